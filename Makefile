@@ -1,0 +1,69 @@
+# paceline: one Makefile for setup, tests, demo, benchmarks and the chart.
+# `make demo` and `make test` work on a fresh machine with Python 3.11 and make.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+TOOLS_BIN ?= .tools/bin
+STAMP := $(VENV)/.installed
+PACKAGES := -e libs/paceline -e services/provider-sandbox -e services/token-refresher \
+	-e services/activity-api -e services/auth-gateway
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
+
+.PHONY: help venv system-deps test test-unit lint format demo bench test-faults lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): constraints.txt requirements-dev.txt libs/paceline/pyproject.toml services/*/pyproject.toml
+	@echo "==> creating $(VENV) and installing pinned dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(PACKAGES)
+	@touch $@
+
+venv: $(STAMP) ## create the virtualenv with pinned dependencies
+
+system-deps: ## install redis-server with apt-get where it is missing
+	@command -v redis-server >/dev/null || { \
+		echo "==> installing redis-server (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version | head -1
+
+test: venv system-deps tools ## install what tests need and run them all
+	$(BIN)/python -m pytest tests -m "not faults" $(PYTEST_ARGS)
+
+test-unit: venv ## fast unit tests only
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv ## ruff (lint + format check) and mypy on the core library
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/paceline/src
+
+format: venv ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo: venv ## run the whole stack on localhost against the sandbox (Ctrl-C stops it)
+	$(BIN)/python tools/demo.py
+
+bench: venv system-deps ## benchmarks; each prints ratios against a baseline from the same run
+	$(BIN)/python bench/run.py
+
+test-faults: venv system-deps ## the fault suite (bounded in time, loopback only)
+	$(BIN)/python -m pytest tests -m faults $(PYTEST_ARGS)
+
+lock: ## re-pin constraints.txt from a fresh resolution of the top-level requirements
+	rm -rf /tmp/paceline-lock && $(PYTHON) -m venv /tmp/paceline-lock
+	/tmp/paceline-lock/bin/pip install --quiet -r requirements-dev.txt $(PACKAGES)
+	/tmp/paceline-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean: ## remove the virtualenv, tools and caches
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+
+-include mk/chart.mk

@@ -1,0 +1,165 @@
+"""The ``paceline`` command: look at and feed the token store from a shell.
+
+Secrets never travel on the command line (argv is visible to every user of the machine and
+lands in shell history): ``import`` reads the refresh token from standard input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+import redis
+
+from paceline.connect import ImportFailed, import_refresh_token
+from paceline.credential import Credential
+from paceline.keys import InvalidIdentifier
+from paceline.log import setup_logging
+from paceline.mirror import MirrorError
+from paceline.providers import UnknownProvider
+from paceline.runtime import Runtime, build_runtime
+from paceline.settings import ConfigError, load_settings
+
+Command = Callable[[argparse.Namespace, Runtime], int]
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m"
+
+
+def expires_text(credential: Credential, now: float) -> str:
+    left = credential.expires_at - now
+    return f"in {human_duration(left)}" if left >= 0 else f"expired {human_duration(left)} ago"
+
+
+def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str, str]]:
+    return [
+        {
+            "provider": c.provider,
+            "account": c.account_id,
+            "name": c.display_name or "-",
+            "state": c.state.value,
+            "expires": expires_text(c, now),
+            "scopes": ",".join(c.scopes) or "-",
+            "last_refresh": (
+                f"{human_duration(now - c.last_refresh_at)} ago" if c.last_refresh_at else "never"
+            ),
+        }
+        for c in credentials
+    ]
+
+
+def render_table(rows: list[dict[str, str]], headers: dict[str, str]) -> str:
+    widths = {k: max([len(h)] + [len(r[k]) for r in rows]) for k, h in headers.items()}
+    lines = ["  ".join(h.ljust(widths[k]) for k, h in headers.items()).rstrip()]
+    for row in rows:
+        lines.append("  ".join(row[k].ljust(widths[k]) for k in headers).rstrip())
+    return "\n".join(lines)
+
+
+STATUS_HEADERS = {
+    "provider": "PROVIDER",
+    "account": "ACCOUNT",
+    "name": "NAME",
+    "state": "STATE",
+    "expires": "EXPIRES",
+    "scopes": "SCOPES",
+    "last_refresh": "LAST REFRESH",
+}
+
+
+def cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
+    runtime.store.ensure_restored()
+    credentials = runtime.store.list(args.provider)
+    rows = status_rows(credentials, runtime.clock.now())
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no connected accounts (connect one with the auth-gateway or `paceline import`)")
+    else:
+        print(render_table(rows, STATUS_HEADERS))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, runtime: Runtime) -> int:
+    if sys.stdin.isatty():
+        print(f"paste the {args.provider} refresh token and press Enter:", file=sys.stderr)
+    token = sys.stdin.readline()
+    stored = import_refresh_token(runtime, args.provider, token)
+    c = stored.credential
+    verb = "updated" if stored.replaced else "imported"
+    print(
+        f"{verb} {c.provider} account {c.account_id}"
+        f"{' (' + c.display_name + ')' if c.display_name else ''}; "
+        f"token expires {expires_text(c, runtime.clock.now())}"
+        f"{'' if stored.mirrored or runtime.store.mirror.name == 'none' else '; mirror pending'}"
+    )
+    return 0
+
+
+def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> (
+    argparse.ArgumentParser
+):
+    parser = argparse.ArgumentParser(
+        prog="paceline", description="Keep fitness-API tokens fresh and look after them."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    status = sub.add_parser("status", help="list connected accounts and their token health")
+    status.add_argument("--provider", help="only this provider")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=cmd_status)
+
+    imp = sub.add_parser(
+        "import",
+        help="import an existing refresh token read from stdin (never from arguments)",
+        description="Reads one refresh token from standard input, refreshes it once with the "
+        "provider and stores the result. Example: paceline import strava < token.txt",
+    )
+    imp.add_argument("provider", help="provider name, e.g. strava")
+    imp.set_defaults(handler=cmd_import)
+
+    for add in extra:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(_plugins())
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level, settings.log_format, service="paceline-cli")
+        runtime = build_runtime(settings)
+        handler: Command = args.handler
+        return handler(args, runtime)
+    except ConfigError as error:
+        print(f"paceline: configuration error: {error}", file=sys.stderr)
+        return 2
+    except (ImportFailed, UnknownProvider, InvalidIdentifier, MirrorError) as error:
+        print(f"paceline: {error}", file=sys.stderr)
+        return 1
+    except redis.RedisError as error:
+        print(f"paceline: Redis: {error}", file=sys.stderr)
+        return 1
+
+
+def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommands contributed by installed services (e.g. ``paceline refresh``)."""
+    from importlib.metadata import entry_points
+
+    return [ep.load() for ep in entry_points(group="paceline.commands")]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

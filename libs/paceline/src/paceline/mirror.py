@@ -1,0 +1,299 @@
+"""The durable mirror of credentials: a Kubernetes Secret, a directory, or nothing.
+
+Redis is the working store; the mirror is what survives when Redis loses its data. Every
+backend keeps the newest version of each credential: ``put`` of a version not newer than the
+one held is a no-op, so concurrent writers (two pods, a retry) can never move a credential
+backwards. Records in the mirror are plain JSON (the Secret and the 0600 files are the
+protection); Redis holds the encrypted form when a key is configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from paceline.credential import Credential
+from paceline.keys import check_ident
+from paceline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Kubernetes refuses Secrets over 1 MiB; keep headroom for metadata.
+SECRET_DATA_LIMIT = 1_000_000
+REQUEST_TIMEOUT = 10.0
+
+
+class MirrorError(Exception):
+    """The mirror could not be read or written; the message says what to fix."""
+
+
+class SecretMirror(Protocol):
+    name: str
+
+    def load_all(self) -> list[Credential]: ...
+
+    def put(self, credential: Credential) -> bool:
+        """Store if newer than what the mirror holds; True when written."""
+        ...
+
+    def delete(self, provider: str, account_id: str) -> None: ...
+
+
+def entry_name(provider: str, account_id: str) -> str:
+    """The data key of a credential (valid as a Secret key and as a file name)."""
+    return f"{check_ident(provider, 'provider')}.{check_ident(account_id, 'account id')}"
+
+
+class NullMirror:
+    """No durable copy (``PACELINE_SECRET_BACKEND=none``): Redis is all there is."""
+
+    name = "none"
+
+    def load_all(self) -> list[Credential]:
+        return []
+
+    def put(self, credential: Credential) -> bool:
+        return False
+
+    def delete(self, provider: str, account_id: str) -> None:
+        return None
+
+
+class FileMirror:
+    """One JSON file per credential in a directory; atomic replace, mode 0600."""
+
+    name = "file"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def _ensure_dir(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._ensure_dir()
+        fd = os.open(self.directory / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _path(self, provider: str, account_id: str) -> Path:
+        return self.directory / f"{entry_name(provider, account_id)}.json"
+
+    @staticmethod
+    def _read(path: Path) -> Credential | None:
+        try:
+            return Credential.from_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError) as error:
+            raise MirrorError(f"unreadable mirror file {path}: {error}") from None
+
+    def load_all(self) -> list[Credential]:
+        if not self.directory.exists():
+            return []
+        found = []
+        for path in sorted(self.directory.glob("*.json")):
+            credential = self._read(path)
+            if credential is not None:
+                found.append(credential)
+        return found
+
+    def put(self, credential: Credential) -> bool:
+        path = self._path(credential.provider, credential.account_id)
+        with self._locked():
+            held = self._read(path)
+            if held is not None and held.version >= credential.version:
+                return False
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    os.fchmod(handle.fileno(), 0o600)
+                    handle.write(credential.to_json())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return True
+
+    def delete(self, provider: str, account_id: str) -> None:
+        with self._locked(), contextlib.suppress(FileNotFoundError):
+            self._path(provider, account_id).unlink()
+
+
+class KubernetesSecretMirror:
+    """A pre-created Secret, read with ``get`` and written with ``patch`` only.
+
+    Each patch carries the ``resourceVersion`` it was computed from, so the API server answers
+    409 when someone else wrote in between; we then re-read and try again. The chart grants
+    exactly get/patch on this one Secret by name, so 403 and 404 are configuration errors and
+    are reported as such.
+    """
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        secret_name: str,
+        namespace: str,
+        api: Any = None,
+        *,
+        conflict_retries: int = 8,
+    ) -> None:
+        self.secret_name = secret_name
+        self.namespace = namespace
+        self._api = api
+        self._conflict_retries = conflict_retries
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            self._api = _core_v1_api()
+        return self._api
+
+    def _read(self) -> tuple[str, dict[str, str]]:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            secret = self.api.read_namespaced_secret(
+                self.secret_name, self.namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as error:
+            raise self._explain(error, "get") from None
+        except Exception as error:  # urllib3 connection errors and the like
+            raise MirrorError(f"kubernetes API unreachable: {type(error).__name__}") from None
+        return secret.metadata.resource_version, dict(secret.data or {})
+
+    def _explain(self, error: Any, verb: str) -> MirrorError:
+        where = f"Secret {self.namespace}/{self.secret_name}"
+        if error.status == 404:
+            return MirrorError(f"{where} not found: the Helm chart pre-creates it; create it")
+        if error.status == 403:
+            return MirrorError(f"forbidden to {verb} {where}: the Role must allow get and patch")
+        return MirrorError(f"{verb} {where} failed with HTTP {error.status}")
+
+    @staticmethod
+    def _decode(value: str) -> Credential:
+        return Credential.from_json(base64.b64decode(value))
+
+    def load_all(self) -> list[Credential]:
+        _, data = self._read()
+        found = []
+        for key, value in sorted(data.items()):
+            try:
+                found.append(self._decode(value))
+            except (ValueError, KeyError):
+                log.warning("skipping unreadable mirror entry", extra={"entry": key})
+        return found
+
+    def _patch(self, resource_version: str, data: dict[str, str | None]) -> bool:
+        """One optimistic write; False on 409 (someone else wrote first)."""
+        from kubernetes.client.exceptions import ApiException
+
+        body = {"metadata": {"resourceVersion": resource_version}, "data": data}
+        try:
+            # The client would default to JSON Patch; ours is a JSON merge patch.
+            self.api.patch_namespaced_secret(
+                self.secret_name,
+                self.namespace,
+                body,
+                _content_type="application/merge-patch+json",
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise self._explain(error, "patch") from None
+        except Exception as error:
+            raise MirrorError(f"kubernetes API unreachable: {type(error).__name__}") from None
+        return True
+
+    def put(self, credential: Credential) -> bool:
+        key = entry_name(credential.provider, credential.account_id)
+        encoded = base64.b64encode(credential.to_json().encode()).decode()
+        for attempt in range(self._conflict_retries):
+            resource_version, data = self._read()
+            held = data.get(key)
+            if held is not None and self._decode(held).version >= credential.version:
+                return False
+            size = sum(len(v) for k, v in data.items() if k != key) + len(encoded)
+            if size > SECRET_DATA_LIMIT:
+                raise MirrorError(
+                    f"Secret {self.namespace}/{self.secret_name} would exceed the 1 MiB limit "
+                    f"({size} bytes); use PACELINE_SECRET_BACKEND=file for this many accounts"
+                )
+            if self._patch(resource_version, {key: encoded}):
+                return True
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise MirrorError(
+            f"Secret {self.namespace}/{self.secret_name}: still conflicting after "
+            f"{self._conflict_retries} attempts"
+        )
+
+    def delete(self, provider: str, account_id: str) -> None:
+        key = entry_name(provider, account_id)
+        for attempt in range(self._conflict_retries):
+            resource_version, data = self._read()
+            if key not in data:
+                return
+            # In a JSON merge patch, null removes the key.
+            if self._patch(resource_version, {key: None}):
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise MirrorError(f"Secret {self.namespace}/{self.secret_name}: delete kept conflicting")
+
+
+def _core_v1_api() -> Any:
+    """In-cluster configuration, falling back to the local kubeconfig."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        config.load_incluster_config()
+    except ConfigException:
+        try:
+            config.load_kube_config()
+        except (ConfigException, FileNotFoundError, TypeError) as error:
+            raise MirrorError(
+                "PACELINE_SECRET_BACKEND=kubernetes but neither in-cluster config nor a "
+                f"kubeconfig is available ({error})"
+            ) from None
+    return client.CoreV1Api()
+
+
+def _current_namespace() -> str:
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    try:
+        return path.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def mirror_from_settings(settings: Settings, api: Any = None) -> SecretMirror:
+    if settings.secret_backend == "kubernetes":
+        namespace = settings.secret_namespace or _current_namespace()
+        return KubernetesSecretMirror(settings.secret_name, namespace, api)
+    if settings.secret_backend == "file":
+        return FileMirror(settings.secret_dir)
+    return NullMirror()
+

@@ -1,0 +1,229 @@
+"""TokenStore: credentials in Redis (working copy) and in the mirror (durable copy).
+
+Every write is a compare-and-set on the credential's version, done in one Lua script, so an
+older credential can never overwrite a newer one, whichever process writes last. Redis is
+written first (it is what every reader uses); the mirror follows. A mirror write that fails is
+recorded in a pending set and re-synced by :meth:`TokenStore.sync_mirror`, so the durable copy
+catches up without ever moving backwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+
+from paceline import keys
+from paceline.clock import Clock, SystemClock
+from paceline.credential import Credential, TokenCodec
+from paceline.crypto import StrictPlainCodec
+from paceline.mirror import MirrorError, NullMirror, SecretMirror
+
+log = logging.getLogger(__name__)
+
+# KEYS: credential hash, index set. ARGV: expected version, new version, record, fence, member.
+# Returns {1, new_version} on success, {0, current} on version conflict, {-1, current} when a
+# later lock holder has already written (stale fence).
+_SAVE = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current ~= tonumber(ARGV[1]) then return {0, current} end
+if ARGV[4] ~= '' then
+  local seen = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0')
+  if tonumber(ARGV[4]) < seen then return {-1, current} end
+  redis.call('HSET', KEYS[1], 'fence', ARGV[4])
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[5])
+return {1, tonumber(ARGV[2])}
+"""
+
+# Restore: write only when the given version is newer than what Redis holds.
+_PUT_IF_NEWER = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if tonumber(ARGV[1]) <= current then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'record', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+"""
+
+
+class VersionConflict(Exception):
+    """Someone else saved this credential first; re-read and decide again."""
+
+    def __init__(self, key: str, expected: int, current: int) -> None:
+        super().__init__(f"{key}: expected version {expected}, store has {current}")
+        self.expected = expected
+        self.current = current
+
+
+class StaleFence(VersionConflict):
+    """The lock this write was made under has since been taken by someone else."""
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    credential: Credential
+    mirrored: bool
+
+
+class TokenStore:
+    def __init__(
+        self,
+        client: redis.Redis,
+        mirror: SecretMirror | None = None,
+        codec: TokenCodec | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.redis = client
+        self.mirror: SecretMirror = mirror or NullMirror()
+        self.codec: TokenCodec = codec or StrictPlainCodec()
+        self.clock: Clock = clock or SystemClock()
+        self._save = client.register_script(_SAVE)
+        self._put_if_newer = client.register_script(_PUT_IF_NEWER)
+
+    # --- reads -------------------------------------------------------------------------------
+    def get(self, provider: str, account_id: str) -> Credential | None:
+        raw = self.redis.hget(keys.credential_key(provider, account_id), "record")
+        return None if raw is None else Credential.from_json(raw, self.codec)  # type: ignore[arg-type]
+
+    def members(self) -> list[tuple[str, str]]:
+        return sorted(keys.split_member(m) for m in self.redis.smembers(keys.CREDENTIAL_INDEX))  # type: ignore[union-attr]
+
+    def list(self, provider: str | None = None) -> list[Credential]:
+        wanted = [m for m in self.members() if provider is None or m[0] == provider]
+        return [c for c in self._get_many(wanted) if c is not None]
+
+    def _get_many(self, members: Iterable[tuple[str, str]]) -> list[Credential | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for provider, account in members:
+            pipe.hget(keys.credential_key(provider, account), "record")
+        return [
+            None if raw is None else Credential.from_json(raw, self.codec)
+            for raw in pipe.execute()
+        ]
+
+    # --- writes ------------------------------------------------------------------------------
+    def save(
+        self,
+        credential: Credential,
+        *,
+        expected_version: int,
+        fence: int | None = None,
+        mirror: bool = True,
+    ) -> SaveResult:
+        """Write ``credential`` as version ``expected_version + 1`` if Redis still holds
+        ``expected_version`` (0 = must not exist). Then mirror it (unless ``mirror=False``)."""
+        now = self.clock.now()
+        new = credential.replace(
+            version=expected_version + 1,
+            updated_at=now,
+            created_at=credential.created_at or now,
+        )
+        key = keys.credential_key(new.provider, new.account_id)
+        status, current = self._save(
+            keys=[key, keys.CREDENTIAL_INDEX],
+            args=[
+                expected_version,
+                new.version,
+                new.to_json(self.codec),
+                "" if fence is None else fence,
+                keys.member(new.provider, new.account_id),
+            ],
+        )
+        if status == 0:
+            raise VersionConflict(key, expected_version, int(current))
+        if status == -1:
+            raise StaleFence(key, expected_version, int(current))
+        mirrored = self._mirror_put(new) if mirror else False
+        return SaveResult(new, mirrored)
+
+    def _mirror_put(self, credential: Credential, attempts: int = 3) -> bool:
+        member = keys.member(credential.provider, credential.account_id)
+        last: MirrorError | None = None
+        for _ in range(attempts):
+            try:
+                self.mirror.put(credential)
+            except MirrorError as error:
+                last = error
+                continue
+            self.redis.srem(keys.MIRROR_PENDING, member)
+            return True
+        self.redis.sadd(keys.MIRROR_PENDING, member)
+        log.error(
+            "mirror write failed; will re-sync on the next pass",
+            extra={"credential": member, "mirror": self.mirror.name, "error": str(last)},
+        )
+        return False
+
+    def delete(self, provider: str, account_id: str) -> bool:
+        """Remove a credential everywhere. The mirror goes first: if it fails, nothing is
+        deleted, so a later restore cannot bring back an account its owner disconnected."""
+        self.mirror.delete(provider, account_id)
+        key = keys.credential_key(provider, account_id)
+        member = keys.member(provider, account_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.srem(keys.CREDENTIAL_INDEX, member)
+        pipe.srem(keys.MIRROR_PENDING, member)
+        removed = pipe.execute()[0]
+        return bool(removed)
+
+    # --- mirror reconciliation ---------------------------------------------------------------
+    def restore_from_mirror(self) -> int:
+        """Copy every mirror credential newer than Redis's copy into Redis; return the count."""
+        restored = 0
+        for credential in self.mirror.load_all():
+            written = self._put_if_newer(
+                keys=[
+                    keys.credential_key(credential.provider, credential.account_id),
+                    keys.CREDENTIAL_INDEX,
+                ],
+                args=[
+                    credential.version,
+                    credential.to_json(self.codec),
+                    keys.member(credential.provider, credential.account_id),
+                ],
+            )
+            restored += int(written)
+        self.redis.set(keys.RESTORED_MARKER, json.dumps({"at": self.clock.now()}))
+        if restored:
+            log.warning("restored credentials from the mirror", extra={"count": restored})
+        return restored
+
+    def ensure_restored(self) -> int:
+        """Restore from the mirror if Redis has lost its data (the marker is gone)."""
+        if self.redis.exists(keys.RESTORED_MARKER):
+            return 0
+        return self.restore_from_mirror()
+
+    def pending_mirror(self) -> list[tuple[str, str]]:
+        return sorted(keys.split_member(m) for m in self.redis.smembers(keys.MIRROR_PENDING))  # type: ignore[union-attr]
+
+    def sync_mirror(self) -> int:
+        """Push credentials whose mirror write failed earlier; return how many were synced."""
+        synced = 0
+        for provider, account in self.pending_mirror():
+            credential = self.get(provider, account)
+            if credential is None:
+                self.redis.srem(keys.MIRROR_PENDING, keys.member(provider, account))
+                continue
+            synced += int(self._mirror_put(credential))
+        return synced
+
+
+def states_by_provider(store: TokenStore) -> dict[tuple[str, str], int]:
+    """Credential counts by (provider, state), read without decrypting any token."""
+    counts: dict[tuple[str, str], int] = {}
+    members = store.members()
+    pipe = store.redis.pipeline(transaction=False)
+    for provider, account in members:
+        pipe.hget(keys.credential_key(provider, account), "record")
+    for (provider, _), raw in zip(members, pipe.execute(), strict=True):
+        if raw is None:
+            continue
+        state = json.loads(raw).get("state", "active")
+        counts[(provider, state)] = counts.get((provider, state), 0) + 1
+    return counts

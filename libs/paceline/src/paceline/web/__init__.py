@@ -1,0 +1,1 @@
+"""What every paceline web service shares: health, metrics, errors, gunicorn setup."""

@@ -1,0 +1,98 @@
+"""Gunicorn configuration shared by the web services.
+
+Import order matters: ``PROMETHEUS_MULTIPROC_DIR`` must be set before ``prometheus_client`` is
+imported anywhere, so the services' ``gunicorn_conf`` modules call :func:`config` first thing.
+The directory is emptied when the master starts (stale files from a previous run would add up)
+and a dead worker's live gauges are removed when it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}: must be an integer (got {raw!r})") from None
+    if value < 1:
+        raise SystemExit(f"{name}: must be at least 1 (got {value})")
+    return value
+
+
+def config(service: str) -> dict[str, Any]:
+    """Settings for a gunicorn config module: ``globals().update(config("activity-api"))``."""
+    multiproc = os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / f"paceline-{service}-prom")
+    )
+    Path(multiproc).mkdir(parents=True, exist_ok=True)
+    fmt = os.environ.get("PACELINE_LOG_FORMAT", "json").lower()
+    return {
+        "bind": os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}"),
+        "workers": _env_int("GUNICORN_WORKERS", 2),
+        "threads": _env_int("GUNICORN_THREADS", 1),
+        "worker_class": os.environ.get("GUNICORN_WORKER_CLASS", "sync"),
+        "timeout": _env_int("GUNICORN_TIMEOUT", 30),
+        "graceful_timeout": _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20),
+        "keepalive": _env_int("GUNICORN_KEEPALIVE", 5),
+        "max_requests": _env_int("GUNICORN_MAX_REQUESTS", 10000),
+        "max_requests_jitter": _env_int("GUNICORN_MAX_REQUESTS_JITTER", 500),
+        "worker_tmp_dir": os.environ.get("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir()),
+        "proc_name": f"paceline-{service}",
+        "accesslog": "-" if os.environ.get("GUNICORN_ACCESS_LOG", "1") != "0" else None,
+        "logconfig_dict": logconfig(service, fmt),
+    }
+
+
+def logconfig(service: str, fmt: str) -> dict[str, Any]:
+    """Route gunicorn's own loggers (including access lines, which carry query strings such as
+    ``?code=...``) through paceline's redacting formatter."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "paceline": {"()": "paceline.log.make_formatter", "fmt": fmt, "service": service}
+        },
+        "filters": {"redact": {"()": "paceline.log.RedactionFilter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "paceline",
+                "filters": ["redact"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": os.environ.get("PACELINE_LOG_LEVEL", "INFO"), "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        },
+    }
+
+
+def on_starting(server: Any) -> None:
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Chain the draining flag in front of gunicorn's own SIGTERM handling."""
+    health = getattr(worker.wsgi, "extensions", {}).get("paceline.health")
+    if health is not None:
+        health.chain_sigterm()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+

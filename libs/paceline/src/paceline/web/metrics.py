@@ -1,0 +1,122 @@
+"""``/metrics`` done right under gunicorn, and request timing by route template.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (the gunicorn configs set it), each scrape aggregates every
+worker's files with ``MultiProcessCollector`` into a fresh registry; without it (tests, the
+Flask dev server) the default registry is used. Shared state (token counts by state, refresher
+status and refresh totals) is read from Redis at scrape time by :class:`StoreCollector`, so every
+replica reports the same truth and nothing goes stale when a worker dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from paceline import metrics
+from paceline.runstatus import read_run_status, refresh_totals
+from paceline.store import TokenStore, states_by_provider
+
+log = logging.getLogger(__name__)
+
+
+class StoreCollector(Collector):
+    """Token health and refresher status, read from Redis when Prometheus scrapes."""
+
+    def __init__(self, store: TokenStore, providers: list[str]) -> None:
+        self.store = store
+        self.providers = providers
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            states = states_by_provider(self.store)
+            totals = refresh_totals(self.store.redis)
+            status = read_run_status(self.store.redis)
+        except Exception as error:  # Redis down: export nothing rather than fail the scrape
+            log.warning("store metrics unavailable", extra={"error": type(error).__name__})
+            return
+        tokens = GaugeMetricFamily(
+            "paceline_tokens", "Connected credentials by provider and state.",
+            labels=["provider", "state"],
+        )
+        for provider in sorted({p for p, _ in states} | set(self.providers)):
+            for state in ("active", "needs_reauth", "revoked"):
+                tokens.add_metric([provider, state], states.get((provider, state), 0))
+        yield tokens
+        refresh = CounterMetricFamily(
+            "paceline_token_refresh", "Token refresh outcomes (all processes, from Redis).",
+            labels=["provider", "result"],
+        )
+        for (provider, result), value in sorted(totals.items()):
+            refresh.add_metric([provider, result], value)
+        yield refresh
+        if status is not None:
+            yield GaugeMetricFamily(
+                "paceline_refresher_last_run_timestamp_seconds",
+                "When the last refresher run finished (or started, if still running).",
+                value=status.finished_at or status.started_at,
+            )
+            yield GaugeMetricFamily(
+                "paceline_refresher_last_run_failures",
+                "Credentials the last refresher run failed to refresh.",
+                value=status.failures,
+            )
+            if status.last_success_at is not None:
+                yield GaugeMetricFamily(
+                    "paceline_refresher_last_success_timestamp_seconds",
+                    "When a refresher run last finished without failures.",
+                    value=status.last_success_at,
+                )
+
+
+def metrics_response(extra: list[Collector]) -> Response:
+    shared = CollectorRegistry()
+    for collector in extra:
+        shared.register(collector)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        processes = CollectorRegistry()
+        multiprocess.MultiProcessCollector(processes)  # type: ignore[no-untyped-call]
+    else:
+        processes = REGISTRY
+    body = generate_latest(processes) + generate_latest(shared)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def instrument(app: Flask, service: str) -> None:
+    """Time every request by route template (bounded labels: never the raw path)."""
+
+    @app.before_request
+    def _start() -> None:
+        g.paceline_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        started = g.pop("paceline_started", None)
+        if started is not None:
+            route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.HTTP_DURATION.labels(
+                service, route, request.method, str(response.status_code)
+            ).observe(time.perf_counter() - started)
+        return response
+
+
+def init_metrics(app: Flask, service: str, store: TokenStore, providers: list[str]) -> None:
+    collector = StoreCollector(store, providers)
+    instrument(app, service)
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Any:
+        return metrics_response([collector])

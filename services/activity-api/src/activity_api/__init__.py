@@ -1,0 +1,1 @@
+"""activity-api: cached activity summaries for personal sites, and Strava's webhooks."""

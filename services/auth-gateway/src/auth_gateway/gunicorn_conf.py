@@ -1,0 +1,9 @@
+"""Gunicorn configuration for auth-gateway (`gunicorn --config python:auth_gateway.gunicorn_conf`)."""
+
+from paceline.web import gunicorn as _shared
+
+globals().update(_shared.config("auth-gateway"))
+
+on_starting = _shared.on_starting
+post_worker_init = _shared.post_worker_init
+child_exit = _shared.child_exit

@@ -1,0 +1,1 @@
+"""token-refresher: one pass that keeps every connected account's tokens fresh."""
