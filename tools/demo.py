@@ -1,0 +1,236 @@
+"""`make demo`: the whole of paceline on localhost, offline, in one command.
+
+Starts Redis (the machine's redis-server, else an embedded Python Redis server), the provider
+sandbox with a seeded athlete, auth-gateway and activity-api under gunicorn, connects the demo
+athlete through the real OAuth flow (the sandbox auto-approves), runs one refresher pass and
+prints what to open. With PACELINE_STRAVA_CLIENT_ID and PACELINE_STRAVA_CLIENT_SECRET set it
+uses real Strava instead and asks you to connect in the gateway. Ctrl-C stops everything it
+started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+STATE = ROOT / ".paceline" / "demo"
+
+
+def say(message: str) -> None:
+    print(f"paceline demo: {message}", flush=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port(preferred: int) -> int:
+    if port_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
+                if response.status < 500:
+                    return
+        except (URLError, OSError):
+            time.sleep(0.2)
+    raise SystemExit(f"paceline demo: {what} did not become healthy at {url} within {timeout}s")
+
+
+class Supervisor:
+    """Starts child processes in their own process groups and stops them all on exit."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.embedded: Any = None
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(STATE / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        process = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.children.append((name, process))
+        return process
+
+    def check_alive(self) -> None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                raise SystemExit(
+                    f"paceline demo: {name} exited with {process.returncode}; "
+                    f"see {STATE / (name + '.log')}"
+                )
+
+    def stop(self) -> None:
+        for _name, process in reversed(self.children):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, process in self.children:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self.embedded is not None:
+            self.embedded.shutdown()
+            self.embedded.server_close()
+
+
+def start_redis(supervisor: Supervisor, port: int) -> str:
+    binary = shutil.which("redis-server")
+    if binary:
+        supervisor.start(
+            "redis",
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(STATE)],
+            dict(os.environ),
+        )
+        say(f"redis-server on 127.0.0.1:{port}")
+    else:
+        from fakeredis import TcpFakeServer
+
+        server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        supervisor.embedded = server
+        say(f"no redis-server found: embedded Python Redis server on 127.0.0.1:{port}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("paceline demo: Redis did not start")
+
+
+def gunicorn(service: str, module: str, port: int, env: dict[str, str]) -> list[str]:
+    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    env.setdefault("GUNICORN_WORKERS", "2")
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(STATE / f"prom-{service}")
+    return [
+        str(BIN / "gunicorn"), "--config", f"python:{module}.gunicorn_conf",
+        f"{module}.app:create_app()",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api-port", type=int, default=8080)
+    parser.add_argument("--gateway-port", type=int, default=8081)
+    parser.add_argument("--sandbox-port", type=int, default=8090)
+    parser.add_argument("--redis-port", type=int, default=6380)
+    args = parser.parse_args()
+
+    STATE.mkdir(parents=True, exist_ok=True)
+    real_strava = bool(
+        os.environ.get("PACELINE_STRAVA_CLIENT_ID") and os.environ.get("PACELINE_STRAVA_CLIENT_SECRET")
+    )
+    supervisor = Supervisor()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        redis_url = start_redis(supervisor, pick_port(args.redis_port))
+        password = secrets.token_urlsafe(12)
+        from werkzeug.security import generate_password_hash
+
+        env = {
+            **os.environ,
+            "PACELINE_REDIS_URL": redis_url,
+            "PACELINE_SECRET_BACKEND": "file",
+            "PACELINE_SECRET_DIR": str(STATE / "secrets"),
+            "PACELINE_LOG_FORMAT": os.environ.get("PACELINE_LOG_FORMAT", "json"),
+            "PACELINE_ADMIN_PASSWORD_HASH": generate_password_hash(password),
+            "PACELINE_SESSION_SECRET": secrets.token_urlsafe(32),
+            "PACELINE_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
+        }
+        if not real_strava:
+            sandbox_port = pick_port(args.sandbox_port)
+            client_id, client_secret = "12345", secrets.token_hex(16)
+            supervisor.start(
+                "provider-sandbox",
+                [str(BIN / "provider-sandbox"), "--host", "127.0.0.1", "--port",
+                 str(sandbox_port), "--auto-approve"],
+                {**os.environ, "SANDBOX_CLIENT_ID": client_id,
+                 "SANDBOX_CLIENT_SECRET": client_secret},
+            )
+            sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+            wait_http(f"{sandbox_url}/_sandbox/healthz", "provider-sandbox")
+            say(f"provider sandbox (Strava emulator) on {sandbox_url}")
+            env.update(
+                PACELINE_STRAVA_BASE_URL=sandbox_url,
+                PACELINE_STRAVA_CLIENT_ID=client_id,
+                PACELINE_STRAVA_CLIENT_SECRET=client_secret,
+            )
+        api_port = pick_port(args.api_port)
+        gateway_port = pick_port(args.gateway_port)
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        api_url = f"http://127.0.0.1:{api_port}"
+        env["PACELINE_PUBLIC_URL"] = gateway_url
+        api_env = dict(env)
+        supervisor.start(
+            "activity-api", gunicorn("activity-api", "activity_api", api_port, api_env), api_env
+        )
+        gateway_env = dict(env)
+        supervisor.start(
+            "auth-gateway",
+            gunicorn("auth-gateway", "auth_gateway", gateway_port, gateway_env),
+            gateway_env,
+        )
+        wait_http(f"{api_url}/healthz", "activity-api")
+        say(f"activity-api on {api_url}")
+        wait_http(f"{gateway_url}/healthz", "auth-gateway")
+        say(f"auth-gateway on {gateway_url}")
+
+        print(flush=True)
+        print(f"  activity-api health : {api_url}/healthz", flush=True)
+        print(f"  metrics             : {api_url}/metrics", flush=True)
+        print(f"  auth-gateway        : {gateway_url}/  (user admin, password {password})",
+              flush=True)
+        if real_strava:
+            print("  real Strava: open the gateway and connect your account", flush=True)
+        print(f"  logs                : {STATE}/*.log", flush=True)
+        print("\npaceline demo: running; press Ctrl-C to stop", flush=True)
+        while True:
+            supervisor.check_alive()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        supervisor.stop()
+        say("stopped every process it started")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
