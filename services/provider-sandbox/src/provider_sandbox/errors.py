@@ -1,0 +1,98 @@
+"""Error bodies: Strava's ``{"message", "errors": [...]}`` shape and the control API's own.
+
+Provider endpoints answer exactly like Strava so client error handling is exercised for
+real; control endpoints answer ``{"error", "field"}`` because they are the sandbox's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .config import ConfigError
+from .validation import InputError
+from .world import RecordNotFoundError
+
+CONTROL_PREFIX = "/_sandbox"
+API_PREFIX = "/api/v3"
+
+
+class StravaError(Exception):
+    """Raised by provider views; rendered as Strava's error JSON with ``status``."""
+
+    def __init__(self, status: int, message: str, resource: str, field: str, code: str) -> None:
+        super().__init__(f"{status} {message}: {resource}.{field} {code}")
+        self.status = status
+        self.body: dict[str, Any] = {
+            "message": message,
+            "errors": [{"resource": resource, "field": field, "code": code}],
+        }
+
+
+def strava_response(error: StravaError) -> Response:
+    response = jsonify(error.body)
+    response.status_code = error.status
+    return response
+
+
+def invalid_access_token() -> StravaError:
+    return StravaError(401, "Authorization Error", "Athlete", "access_token", "invalid")
+
+
+def missing_permission(permission: str) -> StravaError:
+    return StravaError(401, "Authorization Error", "AccessToken", permission, "missing")
+
+
+def bad_request(resource: str, field: str, code: str = "invalid") -> StravaError:
+    return StravaError(400, "Bad Request", resource, field, code)
+
+
+def record_not_found(resource: str, field: str = "id") -> StravaError:
+    return StravaError(404, "Record Not Found", resource, field, "invalid")
+
+
+def rate_limit_exceeded() -> StravaError:
+    return StravaError(429, "Rate Limit Exceeded", "Application", "rate limit", "exceeded")
+
+
+def control_error(message: str, field: str | None = None, status: int = 400) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def install(app: Flask) -> None:
+    """Register handlers so every error leaves in the right dialect for its endpoint."""
+
+    @app.errorhandler(StravaError)
+    def _strava(error: StravaError) -> Response:
+        return strava_response(error)
+
+    @app.errorhandler(InputError)
+    def _input(error: InputError) -> Response:
+        return control_error(error.message, error.field)
+
+    @app.errorhandler(ConfigError)
+    def _config(error: ConfigError) -> Response:
+        return control_error(error.message, error.field)
+
+    @app.errorhandler(RecordNotFoundError)
+    def _unknown(error: RecordNotFoundError) -> Response:
+        return control_error(str(error), status=404)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response | HTTPException:
+        path = request.path
+        status = error.code or 500
+        if path.startswith(CONTROL_PREFIX):
+            return control_error(error.description or error.name, status=status)
+        if path.startswith((API_PREFIX, "/oauth")):
+            if status == 404:
+                return strava_response(record_not_found("resource", "path"))
+            return strava_response(StravaError(status, error.name, "Request", "method", "invalid"))
+        return error
