@@ -106,8 +106,19 @@ def start_redis(supervisor: Supervisor, port: int) -> str:
     if binary:
         supervisor.start(
             "redis",
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(STATE)],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(STATE),
+            ],
             dict(os.environ),
         )
         say(f"redis-server on 127.0.0.1:{port}")
@@ -135,9 +146,51 @@ def gunicorn(service: str, module: str, port: int, env: dict[str, str]) -> list[
     env.setdefault("GUNICORN_WORKERS", "2")
     env["PROMETHEUS_MULTIPROC_DIR"] = str(STATE / f"prom-{service}")
     return [
-        str(BIN / "gunicorn"), "--config", f"python:{module}.gunicorn_conf",
+        str(BIN / "gunicorn"),
+        "--config",
+        f"python:{module}.gunicorn_conf",
         f"{module}.app:create_app()",
     ]
+
+
+def connect_demo_athlete(gateway_url: str, password: str) -> str:
+    """Walk the real OAuth flow as the admin's browser would: gateway -> sandbox -> callback."""
+    import requests
+
+    with requests.Session() as browser:
+        browser.auth = ("admin", password)
+        response = browser.get(f"{gateway_url}/connect/strava", timeout=15)
+        if response.status_code != 200 or "/callback/strava" not in response.url:
+            raise SystemExit(
+                f"paceline demo: connecting the demo athlete failed (HTTP {response.status_code}); "
+                f"see {STATE}/auth-gateway.log"
+            )
+        status = browser.get(f"{gateway_url}/", headers={"Accept": "application/json"}, timeout=15)
+    accounts = [a.get("account_id") or a.get("account") for a in _accounts(status)]
+    return ", ".join(str(a) for a in accounts if a) or "(see the gateway)"
+
+
+def _accounts(response: Any) -> list[dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    items = body.get("accounts", []) if isinstance(body, dict) else body
+    return [a for a in items if isinstance(a, dict)]
+
+
+def run_refresher(env: dict[str, str]) -> None:
+    say("running one token-refresher pass")
+    result = subprocess.run(
+        [str(BIN / "token-refresher")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    last = (result.stdout.strip().splitlines() or [""])[-1]
+    say(f"token-refresher exited {result.returncode}: {last}")
 
 
 def main() -> int:
@@ -150,7 +203,8 @@ def main() -> int:
 
     STATE.mkdir(parents=True, exist_ok=True)
     real_strava = bool(
-        os.environ.get("PACELINE_STRAVA_CLIENT_ID") and os.environ.get("PACELINE_STRAVA_CLIENT_SECRET")
+        os.environ.get("PACELINE_STRAVA_CLIENT_ID")
+        and os.environ.get("PACELINE_STRAVA_CLIENT_SECRET")
     )
     supervisor = Supervisor()
 
@@ -178,10 +232,19 @@ def main() -> int:
             client_id, client_secret = "12345", secrets.token_hex(16)
             supervisor.start(
                 "provider-sandbox",
-                [str(BIN / "provider-sandbox"), "--host", "127.0.0.1", "--port",
-                 str(sandbox_port), "--auto-approve"],
-                {**os.environ, "SANDBOX_CLIENT_ID": client_id,
-                 "SANDBOX_CLIENT_SECRET": client_secret},
+                [
+                    str(BIN / "provider-sandbox"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(sandbox_port),
+                    "--auto-approve",
+                ],
+                {
+                    **os.environ,
+                    "SANDBOX_CLIENT_ID": client_id,
+                    "SANDBOX_CLIENT_SECRET": client_secret,
+                },
             )
             sandbox_url = f"http://127.0.0.1:{sandbox_port}"
             wait_http(f"{sandbox_url}/_sandbox/healthz", "provider-sandbox")
@@ -211,14 +274,19 @@ def main() -> int:
         wait_http(f"{gateway_url}/healthz", "auth-gateway")
         say(f"auth-gateway on {gateway_url}")
 
+        if not real_strava:
+            account = connect_demo_athlete(gateway_url, password)
+            say(f"connected the sandbox's demo athlete {account} through the OAuth flow")
+            run_refresher(env)
+
         print(flush=True)
-        print(f"  activity-api health : {api_url}/healthz", flush=True)
-        print(f"  metrics             : {api_url}/metrics", flush=True)
-        print(f"  auth-gateway        : {gateway_url}/  (user admin, password {password})",
-              flush=True)
+        print(f"  widget demo   : {api_url}/widget/demo", flush=True)
+        print(f"  summary JSON  : {api_url}/v1/strava/summary", flush=True)
+        print(f"  auth-gateway  : {gateway_url}/  (user admin, password {password})", flush=True)
+        print(f"  metrics       : {api_url}/metrics  {gateway_url}/metrics", flush=True)
         if real_strava:
-            print("  real Strava: open the gateway and connect your account", flush=True)
-        print(f"  logs                : {STATE}/*.log", flush=True)
+            print("  real Strava: open the gateway, sign in and connect your account", flush=True)
+        print(f"  logs          : {STATE}/*.log", flush=True)
         print("\npaceline demo: running; press Ctrl-C to stop", flush=True)
         while True:
             supervisor.check_alive()
