@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -22,9 +22,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "PACELINE_"
+_PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # as paceline.keys
 
 Rotation = Literal["never", "sometimes", "always-single-use"]
 ClientAuth = Literal["client_secret_post", "client_secret_basic"]
@@ -48,7 +49,9 @@ class GenericProviderSettings(BaseModel):
     client_auth: ClientAuth = "client_secret_basic"
     pkce: bool = True
     scopes: list[str] = Field(default_factory=list)
-    scope_separator: str = " "
+    # Scopes a connection must be granted; None = every requested scope.
+    required_scopes: list[str] | None = None
+    scope_separator: str = Field(default=" ", min_length=1)
     rotation: Rotation = "always-single-use"
     refresh_lead_seconds: int = Field(default=600, ge=0)
     # Where the account id comes from: a field of the token response (Fitbit: "user_id"),
@@ -56,6 +59,20 @@ class GenericProviderSettings(BaseModel):
     account_id_field: str = "user_id"
     userinfo_url: AnyHttpUrl | None = None
     userinfo_id_field: str = "id"
+
+
+SPORT_FAMILIES = ("run", "ride", "swim")
+
+
+class GoalSettings(BaseModel):
+    """A yearly goal for one sport family; any of the targets may be set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distance_m: float | None = Field(default=None, gt=0)
+    moving_time_s: float | None = Field(default=None, gt=0)
+    elevation_gain_m: float | None = Field(default=None, gt=0)
+    count: int | None = Field(default=None, gt=0)
 
 
 class Settings(BaseSettings):
@@ -72,8 +89,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: SecretStr | None = None
     encryption_key: SecretStr | None = None
-    secret_backend: Literal["kubernetes", "file", "none"] = "none"
-    secret_name: str = "paceline-tokens"
+    secret_backend: Literal["kubernetes", "file", "none"] = "none"  # noqa: S105 (not a secret)
+    secret_name: str = "paceline-tokens"  # noqa: S105 (a Secret's name)
     secret_namespace: str | None = None
     secret_dir: Path = Path(".paceline/secrets")
 
@@ -91,9 +108,89 @@ class Settings(BaseSettings):
     # --- HTTP to providers ---------------------------------------------------------------------
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
+    # --- token-refresher -----------------------------------------------------------------------
+    refresher_workers: int = Field(default=8, ge=1, le=256)
+    refresher_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # The per-credential refresh lock (shared with activity-api's on-demand refresh) expires
+    # after this long, so a killed holder blocks a credential only briefly.
+    refresh_lock_ttl_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # After a transient failure a credential waits base * 2**(attempts-1), capped, before the
+    # next attempt (a provider's Retry-After wins when longer); --force ignores the wait.
+    refresh_backoff_base_seconds: float = Field(default=60.0, ge=0)
+    refresh_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+
     # --- web services --------------------------------------------------------------------------
     path_prefix: str = ""
     public_url: AnyHttpUrl | None = None
+
+    # --- auth-gateway --------------------------------------------------------------------------
+    # Admin login: HTTP Basic against a werkzeug password hash (no default password exists;
+    # make a hash with `paceline hash-password`), and/or a trusted auth-proxy header
+    # (oauth2-proxy's X-Auth-Request-Email, say), honoured only when named here.
+    admin_user: str = Field(default="admin", min_length=1)
+    admin_password_hash: SecretStr | None = None
+    trusted_auth_header: str = ""
+    # Key that signs the gateway's cookies and CSRF tokens (>= 32 characters); unset = a random
+    # key kept in Redis, shared by every replica.
+    session_secret: SecretStr | None = None
+    # Accounts that may connect: "123,456" or "strava:123"; empty = only the first account of
+    # each provider (and reconnections of it). open_signup lets anyone connect (clubs).
+    allowed_accounts: str = ""
+    open_signup: bool = False
+    # Strava scopes a connection must be granted; empty = every scope in strava_scopes.
+    strava_required_scopes: str = ""
+
+    # --- activity-api --------------------------------------------------------------------------
+    # Browser origins allowed to read the JSON API ("https://me.example,https://blog.example";
+    # "*" allows any). Empty: no CORS headers (same-origin pages and servers only).
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # The account GET /v1/strava/summary shows; unset = the first connected Strava account.
+    primary_account: str | None = None
+    # Accounts whose summaries include maps and start/end coordinates. Off by default: Strava's
+    # privacy zones hide a home address only on Strava's own pages, not in raw API data.
+    show_maps_accounts: Annotated[tuple[str, ...], NoDecode] = ()
+    # A cached summary is fresh this long; after that it is served stale while one background
+    # refresh runs. Webhooks refresh changed summaries long before this.
+    summary_fresh_seconds: int = Field(default=900, ge=1)
+    # How long a summary is kept at all (what can be served when the provider is down).
+    summary_keep_seconds: int = Field(default=30 * 86400, ge=60)
+    summary_recent_count: int = Field(default=5, ge=1, le=50)
+    # Activities fetched per build (one page); also the largest ?limit of the activities route.
+    summary_activities_max: int = Field(default=30, ge=1, le=200)
+    # Yearly goals by sport family (JSON): {"run": {"distance_m": 1000000}}.
+    summary_goals: dict[str, GoalSettings] = Field(default_factory=dict)
+    # A request that finds nothing cached builds (or waits for a build) at most this long.
+    summary_build_timeout_seconds: float = Field(default=8.0, gt=0, le=25)
+    # After a failed build, no new attempt for this long (the provider is not hammered).
+    summary_retry_seconds: int = Field(default=60, ge=1)
+    # Background refresh threads per worker process.
+    summary_refresh_threads: int = Field(default=2, ge=1, le=16)
+    # Cache-Control for CDNs and browsers.
+    http_max_age_seconds: int = Field(default=60, ge=0)
+    http_stale_while_revalidate_seconds: int = Field(default=600, ge=0)
+
+    # --- webhooks ------------------------------------------------------------------------------
+    # Echoed back by Strava's subscription validation; compared in constant time.
+    webhook_verify_token: SecretStr | None = None
+    # The push subscription whose events are accepted; unset = the one `paceline webhook
+    # subscribe` recorded in Redis.
+    webhook_subscription_id: int | None = Field(default=None, ge=1)
+    # Run the event consumer thread in each activity-api worker.
+    webhook_consumer: bool = True
+    # An event not acknowledged this long (its consumer died or failed) is processed again.
+    webhook_retry_idle_seconds: float = Field(default=60.0, gt=0)
+    webhook_max_deliveries: int = Field(default=5, ge=1)
+
+    # --- rate governor -------------------------------------------------------------------------
+    # Share of every window kept for interactive requests: background work stops at
+    # 1 - reserve of a limit, prefetch at 1 - 2 * reserve.
+    governor_reserve_fraction: float = Field(default=0.2, ge=0, le=0.45)
+    # Window lengths, aligned to the epoch like Strava's (quarter hours, UTC days).
+    governor_window_seconds: int = Field(default=900, ge=1)
+    governor_day_seconds: int = Field(default=86400, ge=1)
+    # Limits assumed until the provider's headers say otherwise ("15min,daily").
+    governor_assumed_overall: Annotated[tuple[int, int], NoDecode] = (200, 2000)
+    governor_assumed_read: Annotated[tuple[int, int], NoDecode] = (100, 1000)
 
     # --- logging -------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -128,6 +225,110 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("admin_password_hash", "session_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_password_hash")
+    @classmethod
+    def _password_hash_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        method, _, rest = text.partition("$")
+        if not method.startswith(("scrypt:", "pbkdf2:")) or rest.count("$") != 1:
+            raise ValueError(
+                "must be a password hash such as scrypt:32768:8:1$...$... (never the password "
+                "itself); make one with: paceline hash-password"
+            )
+        return SecretStr(text)
+
+    @field_validator("session_secret")
+    @classmethod
+    def _session_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters; make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("trusted_auth_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+            raise ValueError("must be an HTTP header name such as X-Auth-Request-Email, or empty")
+        return value
+
+    @field_validator("allowed_accounts")
+    @classmethod
+    def _account_list(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            if entry and not re.fullmatch(
+                r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:)?[A-Za-z0-9_.-]+", entry
+            ):
+                raise ValueError(f"{entry!r} is not an account id (use 123 or strava:123)")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://me.example")
+        return value
+
+    @field_validator("show_maps_accounts", mode="before")
+    @classmethod
+    def _account_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for account in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", str(account)):
+                raise ValueError(f"{account!r} is not an account id")
+        return tuple(str(a) for a in value)
+
+    @field_validator("primary_account", mode="before")
+    @classmethod
+    def _primary(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", str(value).strip()
+        ):
+            raise ValueError(f"{value!r} is not an account id")
+        return None if value is None else str(value).strip()
+
+    @field_validator("governor_assumed_overall", "governor_assumed_read", mode="before")
+    @classmethod
+    def _limit_pair(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            if len(parts) != 2 or not all(part.isdigit() for part in parts):
+                raise ValueError('must look like "200,2000" (15-minute,daily)')
+            return (int(parts[0]), int(parts[1]))
+        return value
+
+    @field_validator("summary_goals", mode="before")
+    @classmethod
+    def _goals_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(SPORT_FAMILIES))
+            if unknown:
+                raise ValueError(f"unknown sport {unknown[0]!r}; use {', '.join(SPORT_FAMILIES)}")
+        return value
+
+    @field_validator("webhook_verify_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("path_prefix")
     @classmethod
     def _prefix_shape(cls, value: str) -> str:
@@ -143,10 +344,25 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(
+        cls, value: dict[str, GenericProviderSettings]
+    ) -> dict[str, GenericProviderSettings]:
+        # Provider names become parts of Redis keys and Secret keys (see paceline.keys).
+        for name in value:
+            if not _PROVIDER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"provider name {name!r} must be 1-64 letters, digits, '.', '_' or '-'"
+                )
+        return value
+
     @model_validator(mode="after")
     def _strava_pair(self) -> Settings:
         has_id = bool(self.strava_client_id)
-        has_secret = bool(self.strava_client_secret and self.strava_client_secret.get_secret_value())
+        has_secret = bool(
+            self.strava_client_secret and self.strava_client_secret.get_secret_value()
+        )
         if has_id != has_secret:
             missing = "STRAVA_CLIENT_SECRET" if has_id else "STRAVA_CLIENT_ID"
             raise ValueError(f"{ENV_PREFIX}{missing} must be set together with its pair")

@@ -1,4 +1,7 @@
-"""Gunicorn configuration for auth-gateway (`gunicorn --config python:auth_gateway.gunicorn_conf`)."""
+"""Gunicorn configuration for auth-gateway.
+
+Run it with ``gunicorn --config python:auth_gateway.gunicorn_conf "auth_gateway.app:create_app()"``.
+"""
 
 from paceline.web import gunicorn as _shared
 

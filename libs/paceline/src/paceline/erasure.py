@@ -1,0 +1,45 @@
+"""Forgetting an account's data: everything kept under its ``paceline:<kind>:<provider>:<account>``
+keys (cached summaries, cooldowns, in-flight and back-off records, whatever kinds come later).
+
+Strava's API agreement asks that an athlete's data be deleted when access is revoked. The
+credential itself goes through :meth:`paceline.store.TokenStore.delete` (mirror first) *before*
+this runs, so a summary build still in flight cannot write back (``SummaryCache.put`` stores only
+while the credential exists). Locks and their fencing counters are left alone: deleting a lock
+another process holds would break its fencing; they expire on their own. Rate-limit counters are
+per application, not per account, and are never touched.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from paceline import keys
+
+KEPT_KINDS = frozenset({"lock", "fence", "ratelimit", "credential"})
+
+
+def account_data_keys(client: redis.Redis, provider: str, account_id: str) -> list[bytes]:
+    """Keys ``paceline:<kind>:<provider>:<account>[:...]`` other than the kept kinds."""
+    keys.check_ident(provider, "provider")
+    keys.check_ident(account_id, "account id")  # a safe alphabet: no glob characters
+    found: list[bytes] = []
+    for pattern in (
+        f"{keys.NAMESPACE}:*:{provider}:{account_id}",
+        f"{keys.NAMESPACE}:*:{provider}:{account_id}:*",
+    ):
+        for raw in client.scan_iter(match=pattern, count=1000):
+            parts = raw.decode().split(":")
+            if (
+                len(parts) >= 4
+                and parts[2] == provider
+                and parts[3] == account_id
+                and parts[1] not in KEPT_KINDS
+            ):
+                found.append(raw)
+    return sorted(set(found))
+
+
+def erase_account_data(client: redis.Redis, provider: str, account_id: str) -> int:
+    """Delete the account's data keys; return how many were deleted."""
+    found = account_data_keys(client, provider, account_id)
+    return int(client.delete(*found)) if found else 0

@@ -1,0 +1,158 @@
+"""Admin authentication: on every route except the provider callback and health.
+
+Two ways in, both checked in constant time:
+
+* HTTP Basic against ``PACELINE_ADMIN_PASSWORD_HASH`` (a werkzeug scrypt/pbkdf2 hash; there is
+  no default password). The user name is compared with ``hmac.compare_digest`` and the password
+  hash is checked even when the name is wrong, so timing tells nothing about either.
+* A trusted auth-proxy header (``PACELINE_TRUSTED_AUTH_HEADER``, e.g. oauth2-proxy's
+  ``X-Auth-Request-Email``), honoured only when that setting names it. Only enable it when the
+  gateway cannot be reached except through the proxy, which overwrites the header.
+
+Views opt out with :func:`public` (the callback, which is protected by state and cookie
+instead) or :func:`public_with_open_signup` (``/connect`` when clubs let anyone sign up).
+``/metrics`` is open on the service port for Prometheus, but not through the path prefix the
+ingress routes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, request
+from paceline.settings import Settings
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.security import check_password_hash, generate_password_hash
+
+log = logging.getLogger(__name__)
+
+REALM = "paceline auth-gateway"
+ALWAYS_PUBLIC = {"health.healthz", "health.readyz"}
+METRICS_ENDPOINT = "metrics_endpoint"
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def public(view: View) -> View:
+    """No admin authentication for this view."""
+    view.admin_exempt = "always"  # type: ignore[attr-defined]
+    return view
+
+
+def public_with_open_signup(view: View) -> View:
+    """No admin authentication for this view when ``PACELINE_OPEN_SIGNUP`` is on."""
+    view.admin_exempt = "open_signup"  # type: ignore[attr-defined]
+    return view
+
+
+@dataclass(frozen=True)
+class Admin:
+    name: str
+    via: str  # "basic" or "proxy"
+
+
+class NotConfigured(Forbidden):
+    description = (
+        "Admin access is not configured. Set PACELINE_ADMIN_PASSWORD_HASH (make one with "
+        "`paceline hash-password`) or PACELINE_TRUSTED_AUTH_HEADER behind an auth proxy."
+    )
+
+
+class AdminAuth:
+    def __init__(self, settings: Settings) -> None:
+        self.user = settings.admin_user
+        self.password_hash = (
+            settings.admin_password_hash.get_secret_value()
+            if settings.admin_password_hash
+            else None
+        )
+        self.header = settings.trusted_auth_header or None
+        self.open_signup = settings.open_signup
+        # Checked when the user name is wrong, with the same method and cost as the real hash,
+        # so a wrong name takes as long as a wrong password.
+        self._decoy_hash = (
+            generate_password_hash(secrets.token_urlsafe(16), self.password_hash.split("$")[0])
+            if self.password_hash
+            else None
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.password_hash or self.header)
+
+    def exempt(self, endpoint: str | None) -> bool:
+        if endpoint is None:
+            return False  # unknown routes need admin too: no probing for what exists
+        if endpoint in ALWAYS_PUBLIC:
+            return True
+        if endpoint == METRICS_ENDPOINT:
+            return not request.script_root  # the Service port, not the ingress prefix
+        view = current_app.view_functions.get(endpoint)
+        mode = getattr(view, "admin_exempt", None)
+        return mode == "always" or (mode == "open_signup" and self.open_signup)
+
+    def identify(self) -> Admin | None:
+        """The admin making this request, or None."""
+        if self.header:
+            value = request.headers.get(self.header, "").strip()
+            if value:
+                return Admin(name=value[:256], via="proxy")
+        auth = request.authorization
+        if self.password_hash and auth is not None and auth.type == "basic":
+            name = (auth.username or "").encode()
+            password = auth.password or ""
+            name_ok = hmac.compare_digest(name, self.user.encode())
+            password_ok = check_password_hash(
+                self.password_hash if name_ok else str(self._decoy_hash), password
+            )
+            if name_ok and password_ok:
+                return Admin(name=self.user, via="basic")
+            log.warning(
+                "admin authentication failed",
+                extra={"remote_addr": request.remote_addr, "path": request.path},
+            )
+        return None
+
+    def require(self) -> None:
+        """Before every request: let it through, or raise 401/403."""
+        if self.exempt(request.endpoint):
+            g.admin = None
+            return
+        if not self.configured:
+            raise NotConfigured()
+        admin = self.identify()
+        if admin is None:
+            if self.password_hash:
+                raise Unauthorized(
+                    "Sign in as the paceline admin to use this page.",
+                    www_authenticate=_challenge(),
+                )
+            raise Forbidden("Sign in through the auth proxy in front of this gateway.")
+        g.admin = admin
+
+
+def _challenge() -> WWWAuthenticate:
+    return WWWAuthenticate("basic", {"realm": REALM, "charset": "UTF-8"})
+
+
+def init_admin_auth(app: Flask, settings: Settings) -> AdminAuth:
+    auth = AdminAuth(settings)
+    app.extensions["auth_gateway.admin"] = auth
+    app.before_request(auth.require)
+    app.jinja_env.globals["current_admin"] = current_admin
+    if not auth.configured:
+        log.warning(
+            "no admin authentication configured: every admin page answers 403 until "
+            "PACELINE_ADMIN_PASSWORD_HASH or PACELINE_TRUSTED_AUTH_HEADER is set"
+        )
+    return auth
+
+
+def current_admin() -> Admin | None:
+    admin: Admin | None = g.get("admin")
+    return admin

@@ -1,0 +1,49 @@
+"""The OpenAPI description of the JSON endpoints, checked by schemathesis against the app.
+
+Schemathesis generates requests from the description the gateway serves at ``/openapi.json``
+(valid and invalid ones) and checks every answer: no server error, a documented status code and
+content type, a body matching the schema. (The description is loaded from the module the
+endpoint serves, after a test proves the two are the same: schemathesis's lazy fixture loader
+does not work with pytest 9.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+from auth_gateway.openapi import describe
+from hypothesis import HealthCheck, settings
+
+from tests.integration.auth_gateway.gateway import ADMIN, PREFIX, Gateway
+
+SERVED: dict[str, Any] = describe(["strava"], PREFIX)
+schema = schemathesis.openapi.from_dict(SERVED)
+# A schema-valid refresh token is still one the provider has never issued: refusing it is the
+# documented 422, not a rejection of valid input.
+schema.config.checks.positive_data_acceptance.expected_statuses = [
+    "2xx",
+    "401",
+    "403",
+    "404",
+    "422",
+]
+
+
+def test_openapi_document_is_served_and_describes_the_json_endpoints(gateway: Gateway) -> None:
+    served = gateway.get(f"{PREFIX}/openapi.json")
+    assert served.status_code == 200
+    assert served.get_json() == SERVED
+    assert set(SERVED["paths"]) == {"/healthz", "/readyz", "/accounts", "/import/{provider}"}
+    assert gateway.get(f"{PREFIX}/openapi.json", admin=False).status_code == 401
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_json_endpoints_conform_and_never_fail(case: schemathesis.Case, gateway: Gateway) -> None:
+    case.operation.schema.app = gateway.app  # this test's app (its Redis, its sandbox)
+    case.call_and_validate(app=gateway.app, headers={**(case.headers or {}), **ADMIN})

@@ -1,0 +1,105 @@
+"""Admin authentication: Basic against the hash, the proxy header only when enabled."""
+
+from __future__ import annotations
+
+import auth_gateway.auth as auth_module
+import pytest
+from flask import Flask
+
+from tests.integration.auth_gateway.gateway import ADMIN, ADMIN_PASSWORD, basic
+from tests.unit.auth_gateway.conftest import AppFactory
+
+PAGE = "/auth/openapi.json"  # an admin page that needs no Redis
+
+
+def test_basic_auth_with_the_right_password_gets_in(app: Flask) -> None:
+    assert app.test_client().get(PAGE, headers=ADMIN).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        basic("admin", "wrong"),
+        basic("someone", ADMIN_PASSWORD),
+        basic("admin", ""),
+        {"Authorization": "Bearer abcdefghijklmnop"},
+        {"Authorization": "Basic !!!not-base64"},
+    ],
+)
+def test_anything_else_is_a_401_with_a_basic_challenge(app: Flask, headers: dict[str, str]) -> None:
+    response = app.test_client().get("/auth/", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith('Basic realm="paceline auth-gateway"')
+    assert "Sign in as the paceline admin" in response.get_data(as_text=True)
+
+
+def test_only_callback_and_health_are_open(app: Flask) -> None:
+    client = app.test_client()
+    opened = {}
+    for rule in app.url_map.iter_rules():
+        path = "/auth" + rule.rule.replace("<provider>", "strava").replace("<account>", "1")
+        method = "POST" if "POST" in rule.methods else "GET"
+        opened[rule.endpoint] = client.open(path, method=method).status_code != 401
+    assert {e for e, is_open in opened.items() if is_open} == {
+        "health.healthz",
+        "health.readyz",
+        "connect.callback",
+    }
+    assert client.get("/nothing-here").status_code == 401  # no probing for what exists
+
+
+def test_metrics_are_open_on_the_service_port_but_not_through_the_prefix(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/auth/metrics").status_code == 401
+
+
+def test_trusted_header_is_ignored_unless_enabled(make_app: AppFactory) -> None:
+    header = {"X-Auth-Request-Email": "owner@example.com"}
+    assert make_app().test_client().get(PAGE, headers=header).status_code == 401
+    enabled = make_app(trusted_auth_header="X-Auth-Request-Email").test_client()
+    assert enabled.get(PAGE, headers=header).status_code == 200
+    assert enabled.get(PAGE, headers={"X-Auth-Request-Email": " "}).status_code == 401
+    assert enabled.get(PAGE, headers=ADMIN).status_code == 200  # Basic still works
+
+
+def test_proxy_only_setup_answers_403_without_the_header(make_app: AppFactory) -> None:
+    client = make_app(admin_password_hash="", trusted_auth_header="X-Forwarded-User").test_client()
+    response = client.get("/auth/")
+    assert response.status_code == 403
+    assert "auth proxy" in response.get_data(as_text=True)
+    assert "WWW-Authenticate" not in response.headers
+    assert client.get(PAGE, headers={"X-Forwarded-User": "me"}).status_code == 200
+
+
+def test_no_admin_configured_is_a_clear_403_not_a_password_prompt(make_app: AppFactory) -> None:
+    response = make_app(admin_password_hash="").test_client().get("/auth/", headers=ADMIN)
+    assert response.status_code == 403
+    assert "PACELINE_ADMIN_PASSWORD_HASH" in response.get_data(as_text=True)
+
+
+def test_comparisons_are_constant_time(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The name goes through hmac.compare_digest, and a wrong name still costs a hash check."""
+    compared: list[bytes] = []
+    hashed: list[str] = []
+    real_compare, real_check = auth_module.hmac.compare_digest, auth_module.check_password_hash
+
+    def compare(a: bytes, b: bytes) -> bool:
+        compared.append(a)
+        return real_compare(a, b)
+
+    def check(pwhash: str, password: str) -> bool:
+        hashed.append(pwhash.split("$")[0])
+        return real_check(pwhash, password)
+
+    monkeypatch.setattr(auth_module.hmac, "compare_digest", compare)
+    monkeypatch.setattr(auth_module, "check_password_hash", check)
+    client = app.test_client()
+    assert client.get(PAGE, headers=basic("intruder", "guess")).status_code == 401
+    assert client.get(PAGE, headers=basic("admin", "guess")).status_code == 401
+    names = [c for c in compared if isinstance(c, bytes)]  # werkzeug compares hex digests too
+    assert names == [b"intruder", b"admin"]
+    assert len(compared) == 4  # and both password checks ended in a constant-time compare
+    # both paid for a check with the same method and cost as the real hash
+    assert hashed == ["pbkdf2:sha256:1000", "pbkdf2:sha256:1000"]
