@@ -10,17 +10,21 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import redis
 
 from paceline.connect import ImportFailed, import_refresh_token
 from paceline.credential import Credential
+from paceline.crypto import TokenDecryptError
 from paceline.keys import InvalidIdentifier
+from paceline.lock import LockBusy
 from paceline.log import setup_logging
 from paceline.mirror import MirrorError
 from paceline.providers import UnknownProvider
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import ConfigError, load_settings
+from paceline.store import VersionConflict
 
 Command = Callable[[argparse.Namespace, Runtime], int]
 
@@ -107,9 +111,13 @@ def cmd_import(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
-def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> (
-    argparse.ArgumentParser
-):
+# Not subscriptable at run time: the alias is for the type checker only.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def build_parser(
+    extra: Sequence[Callable[[Subcommands], None]] = (),
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paceline", description="Keep fitness-API tokens fresh and look after them."
     )
@@ -136,7 +144,15 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(_plugins())
-    args = parser.parse_args(argv)
+    args, unexpected = parser.parse_known_args(argv)
+    if unexpected:
+        # argparse would echo them back, and a stray argument may well be a pasted token.
+        print(
+            f"paceline: {len(unexpected)} unexpected argument(s), not shown; tokens and secrets "
+            "are read from stdin, never from arguments (see --help)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format, service="paceline-cli")
@@ -146,15 +162,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"paceline: configuration error: {error}", file=sys.stderr)
         return 2
-    except (ImportFailed, UnknownProvider, InvalidIdentifier, MirrorError) as error:
+    except (
+        ImportFailed,
+        UnknownProvider,
+        InvalidIdentifier,
+        MirrorError,
+        TokenDecryptError,
+        VersionConflict,
+    ) as error:
         print(f"paceline: {error}", file=sys.stderr)
+        return 1
+    except LockBusy as error:
+        print(
+            f"paceline: {error} is held by another process (a refresh in progress?); "
+            "try again in a minute",
+            file=sys.stderr,
+        )
         return 1
     except redis.RedisError as error:
         print(f"paceline: Redis: {error}", file=sys.stderr)
         return 1
 
 
-def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
+def _plugins() -> list[Callable[[Subcommands], None]]:
     """Subcommands contributed by installed services (e.g. ``paceline refresh``)."""
     from importlib.metadata import entry_points
 

@@ -46,11 +46,18 @@ def store_tokens(
     """Save a fresh token pair for an account (new or reconnected) as the newest version."""
     keys.check_ident(account_id, "account id")
     now = runtime.clock.now()
+    # After a Redis data loss the account's newer versions are only in the mirror: read them
+    # back first, or this write would start the account over at version 1.
+    runtime.store.ensure_restored()
     with runtime.locks.hold(keys.lock_key(provider, account_id), wait_seconds=15) as lease:
         existing = runtime.store.get(provider, account_id)
         base = existing or Credential(
-            provider=provider, account_id=account_id, access_token="", refresh_token="",
-            expires_at=0.0, created_at=now,
+            provider=provider,
+            account_id=account_id,
+            access_token="",
+            refresh_token="",
+            expires_at=0.0,
+            created_at=now,
         )
         scopes = tokens.scopes if tokens.scopes is not None else base.scopes
         credential = base.replace(
@@ -103,7 +110,7 @@ def import_refresh_token(runtime: Runtime, provider: str, refresh_token: str) ->
 
     raw = runtime.redis.get(pending_key)
     if raw is not None:
-        record = json.loads(raw)  # type: ignore[arg-type]
+        record = json.loads(raw)
         tokens = TokenResponse(
             access_token=codec.open(record["access_token"]),
             refresh_token=codec.open(record["refresh_token"]),

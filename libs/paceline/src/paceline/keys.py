@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 NAMESPACE = "paceline"
-_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" would pass "42\n"
 
 CREDENTIAL_INDEX = f"{NAMESPACE}:index:credentials"
 MIRROR_PENDING = f"{NAMESPACE}:mirror:pending"
@@ -18,7 +18,7 @@ class InvalidIdentifier(ValueError):
 
 def check_ident(value: str, what: str) -> str:
     """Provider names and account ids become key parts: keep them to a safe alphabet."""
-    if not isinstance(value, str) or not _IDENT.match(value):
+    if not isinstance(value, str) or not _IDENT.fullmatch(value):
         raise InvalidIdentifier(
             f"invalid {what} {value!r}: use 1-64 letters, digits, '.', '_' or '-'"
         )
@@ -48,6 +48,7 @@ def split_member(value: str | bytes) -> tuple[str, str]:
     text = value.decode() if isinstance(value, bytes) else value
     provider, _, account = text.partition(":")
     return provider, account
+
 
 REFRESHER_STATUS = f"{NAMESPACE}:refresher:status"
 REFRESH_TOTALS = f"{NAMESPACE}:refresher:totals"

@@ -27,20 +27,48 @@ _SENSITIVE_NAMES = (
     "access_token|refresh_token|id_token|client_secret|code_verifier|verify_token|"
     "hub\\.verify_token|password|passwd|secret|token|code|authorization|cookie|set-cookie|api_key"
 )
-_PATTERNS = [
-    # Authorization: Bearer xyz / Authorization: Basic xyz / "Authorization": "Bearer xyz"
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:bearer|basic)?\s*[^\s\"',;&}]+"),
-    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    # name=value, name: value, "name": "value"  (query strings, form bodies, JSON, repr)
-    re.compile(
-        rf"(?i)(?<![A-Za-z0-9_])((?:{_SENSITIVE_NAMES})[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,;}}\]]+)"
-    ),
-]
+# A quote, possibly JSON-escaped (the patterns also run on the final, already-encoded line).
+_Q = r"""\\?["']"""
+# A value ends at a quote, a backslash (start of an escape), a separator or a closing bracket,
+# so a replacement never eats part of a JSON escape; ``[REDACTED]`` is never masked again.
+_VALUE = r"""(?!\[REDACTED\])[^\s"'\\,;&}\])]+"""
+_AUTHORIZATION = re.compile(
+    rf"(?i)(authorization{_Q}?\s*[:=]\s*{_Q}?)(?:(?:bearer|basic)\s+)?{_VALUE}"
+)
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+# name=value, name: value, "name": "value"  (query strings, form bodies, JSON, repr)
+_NAMED = re.compile(
+    rf"(?i)(?<![A-Za-z0-9_])(?P<name>{_SENSITIVE_NAMES})"
+    rf"(?P<sep>{_Q}?\s*(?P<op>[:=])\s*(?P<quote>{_Q})?)(?P<value>{_VALUE})"
+)
+# Below this length an unquoted ``name: value`` reads as prose ("refresh_token:invalid" in an
+# error reason, "token: expired"); real tokens are much longer. ``=`` and quoted values are
+# always masked.
+_PROSE_VALUE_MAX = 7
+
+
+def _mask_named(match: re.Match[str]) -> str:
+    name, value = match["name"], match["value"]
+    if name.lower() == "code" and value.isdigit() and len(value) <= 4:
+        return match[0]  # an HTTP status or error code, not an OAuth code
+    if match["op"] == ":" and not match["quote"] and len(value) <= _PROSE_VALUE_MAX:
+        return match[0]
+    return name + match["sep"] + REDACTED
+
+
 _SENSITIVE_FIELD = re.compile(rf"(?i)^(?:{_SENSITIVE_NAMES})$|token|secret|password")
 
-_STANDARD_ATTRS = set(
-    logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = set(logging.LogRecord("x", 0, "x", 0, "x", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+# Characters of token-shaped secrets (base64url, hex, JWT, Fernet). Secrets made only of these
+# are found by looking up windows of runs of these characters in per-length sets, which stays
+# fast with tens of thousands registered (a refresher pass over 10,000 accounts registers ~30,000).
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9._~+/=-]+")
 
 
 class SecretRegistry:
@@ -50,6 +78,10 @@ class SecretRegistry:
         self._values: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
+        # Token-shaped values by length; the rest (rare: secrets with spaces or punctuation)
+        # go into one small regex.
+        self._by_length: dict[int, set[str]] = {}
+        self._odd: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: str | None) -> None:
@@ -60,19 +92,71 @@ class SecretRegistry:
                 self._values.move_to_end(value)
                 return
             self._values[value] = None
+            self._index(value)
             if len(self._values) > self._capacity:
-                self._values.popitem(last=False)
+                evicted, _ = self._values.popitem(last=False)
+                self._unindex(evicted)
+
+    def _index(self, value: str) -> None:
+        if _TOKEN_RUN.fullmatch(value):
+            self._by_length.setdefault(len(value), set()).add(value)
+        else:
+            self._odd.add(value)
             self._pattern = None
+
+    def _unindex(self, value: str) -> None:
+        bucket = self._by_length.get(len(value))
+        if bucket is not None and value in bucket:
+            bucket.discard(value)
+            if not bucket:
+                del self._by_length[len(value)]
+        elif value in self._odd:
+            self._odd.discard(value)
+            self._pattern = None
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        if self._by_length:
+            shortest = min(self._by_length)
+            lengths = sorted(self._by_length, reverse=True)
+            for run in _TOKEN_RUN.finditer(text):
+                word, start = run.group(), run.start()
+                if len(word) < shortest:
+                    continue
+                for length in lengths:
+                    bucket = self._by_length[length]
+                    for i in range(len(word) - length + 1):
+                        if word[i : i + length] in bucket:
+                            spans.append((start + i, start + i + length))
+        if self._odd:
+            if self._pattern is None:
+                ordered = sorted(self._odd, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            spans.extend(m.span() for m in self._pattern.finditer(text))
+        return spans
 
     def scrub(self, text: str) -> str:
         with self._lock:
             if not self._values:
                 return text
-            if self._pattern is None:
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-            pattern = self._pattern
-        return pattern.sub(REDACTED, text)
+            spans = self._spans(text)
+        if not spans:
+            return text
+        out: list[str] = []
+        cursor = 0
+        end = -1
+        for start, stop in sorted(spans):
+            if start < end:  # overlaps the previous secret: extend the masked region
+                end = max(end, stop)
+                continue
+            if end >= 0:
+                out.append(REDACTED)
+                cursor = end
+            out.append(text[cursor:start])
+            cursor, end = start, stop
+        out.append(REDACTED)
+        out.append(text[end:])
+        return "".join(out)
 
 
 SECRETS = SecretRegistry()
@@ -85,23 +169,26 @@ def register_secret(*values: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Mask registered secrets and secret-shaped substrings in ``text``."""
+    """Mask registered secrets and secret-shaped substrings in ``text`` (idempotent)."""
     text = SECRETS.scrub(text)
-    text = _PATTERNS[0].sub(lambda m: m.group(1) + REDACTED, text)
-    text = _PATTERNS[1].sub(lambda m: m.group(1) + REDACTED, text)
-    return _PATTERNS[2].sub(lambda m: m.group(1) + REDACTED, text)
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    return _NAMED.sub(_mask_named, text)
 
 
 def _clean_field(name: str, value: Any) -> Any:
+    """Structured fields: secret-named ones masked, every string redacted before encoding."""
     if isinstance(value, str) and _SENSITIVE_FIELD.search(name):
         return REDACTED
     if isinstance(value, dict):
         return {str(k): _clean_field(str(k), v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean_field(name, v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
-    return str(value)
+    return redact(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -118,7 +205,7 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         if self.service:
             payload["service"] = self.service
@@ -126,7 +213,9 @@ class JsonFormatter(logging.Formatter):
             if name not in _STANDARD_ATTRS and not name.startswith("_"):
                 payload[name] = _clean_field(name, value)
         if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+            payload["exc"] = redact(self.formatException(record.exc_info))
+        # Each part was redacted before encoding (where quotes are not yet escaped); the whole
+        # line is checked once more as a safety net.
         return redact(json.dumps(payload, default=str))
 
 
@@ -139,7 +228,11 @@ class RedactionFilter(logging.Filter):
     """For handlers we do not own: scrub the message in place before any formatter sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken log call (wrong arguments) must neither raise nor leak
+            message = f"{record.msg} (unformatted arguments: {record.args!r})"
+        record.msg = redact(message)
         record.args = None
         return True
 

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -68,7 +69,11 @@ class NullMirror:
 
 
 class FileMirror:
-    """One JSON file per credential in a directory; atomic replace, mode 0600."""
+    """One JSON file per credential in a directory; atomic replace, mode 0600, directory 0700.
+
+    A write goes to a hidden temp file that is renamed over the entry, so a crash leaves either
+    the old or the new file; leftover temp files (hidden) are never read.
+    """
 
     name = "file"
 
@@ -77,6 +82,11 @@ class FileMirror:
 
     def _ensure_dir(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if stat.S_IMODE(self.directory.stat().st_mode) != 0o700:
+            # mkdir's mode is cut by the umask, or the directory pre-existed. A mounted volume
+            # we do not own stays as it is (the files themselves are still 0600).
+            with contextlib.suppress(PermissionError):
+                os.chmod(self.directory, 0o700)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -94,51 +104,65 @@ class FileMirror:
 
     @staticmethod
     def _read(path: Path) -> Credential | None:
+        """The credential in ``path``; None if absent or unreadable (logged)."""
         try:
             return Credential.from_json(path.read_bytes())
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError) as error:
-            raise MirrorError(f"unreadable mirror file {path}: {error}") from None
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning(
+                "skipping unreadable mirror file",
+                extra={"path": str(path), "error": type(error).__name__},
+            )
+            return None
 
     def load_all(self) -> list[Credential]:
-        if not self.directory.exists():
-            return []
-        found = []
-        for path in sorted(self.directory.glob("*.json")):
-            credential = self._read(path)
-            if credential is not None:
-                found.append(credential)
-        return found
+        try:
+            if not self.directory.exists():
+                return []
+            paths = sorted(p for p in self.directory.glob("*.json") if not p.name.startswith("."))
+            return [c for c in map(self._read, paths) if c is not None]
+        except OSError as error:
+            raise MirrorError(f"cannot read mirror directory {self.directory}: {error}") from None
 
     def put(self, credential: Credential) -> bool:
         path = self._path(credential.provider, credential.account_id)
-        with self._locked():
-            held = self._read(path)
-            if held is not None and held.version >= credential.version:
-                return False
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    os.fchmod(handle.fileno(), 0o600)
-                    handle.write(credential.to_json())
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        try:
+            with self._locked():
+                held = self._read(path)
+                if held is not None and held.version >= credential.version:
+                    return False
+                self._write(path, credential.to_json())
+        except OSError as error:
+            raise MirrorError(f"cannot write mirror file {path}: {error}") from None
         return True
 
+    def _write(self, path: Path, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
     def delete(self, provider: str, account_id: str) -> None:
-        with self._locked(), contextlib.suppress(FileNotFoundError):
-            self._path(provider, account_id).unlink()
+        path = self._path(provider, account_id)
+        try:
+            with self._locked(), contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        except OSError as error:
+            raise MirrorError(f"cannot delete mirror file {path}: {error}") from None
 
 
 class KubernetesSecretMirror:
@@ -196,13 +220,22 @@ class KubernetesSecretMirror:
     def _decode(value: str) -> Credential:
         return Credential.from_json(base64.b64decode(value))
 
+    def _held_version(self, value: str | None) -> int:
+        """Version of an entry; an unreadable one counts as absent (a good write replaces it)."""
+        if value is None:
+            return 0
+        try:
+            return self._decode(value).version
+        except (ValueError, KeyError, TypeError):
+            return 0
+
     def load_all(self) -> list[Credential]:
         _, data = self._read()
         found = []
         for key, value in sorted(data.items()):
             try:
                 found.append(self._decode(value))
-            except (ValueError, KeyError):
+            except (ValueError, KeyError, TypeError):
                 log.warning("skipping unreadable mirror entry", extra={"entry": key})
         return found
 
@@ -233,8 +266,7 @@ class KubernetesSecretMirror:
         encoded = base64.b64encode(credential.to_json().encode()).decode()
         for attempt in range(self._conflict_retries):
             resource_version, data = self._read()
-            held = data.get(key)
-            if held is not None and self._decode(held).version >= credential.version:
+            if key in data and self._held_version(data[key]) >= credential.version:
                 return False
             size = sum(len(v) for k, v in data.items() if k != key) + len(encoded)
             if size > SECRET_DATA_LIMIT:
@@ -269,10 +301,10 @@ def _core_v1_api() -> Any:
     from kubernetes.config.config_exception import ConfigException
 
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except ConfigException:
         try:
-            config.load_kube_config()
+            config.load_kube_config()  # type: ignore[no-untyped-call]
         except (ConfigException, FileNotFoundError, TypeError) as error:
             raise MirrorError(
                 "PACELINE_SECRET_BACKEND=kubernetes but neither in-cluster config nor a "
@@ -290,10 +322,9 @@ def _current_namespace() -> str:
 
 
 def mirror_from_settings(settings: Settings, api: Any = None) -> SecretMirror:
-    if settings.secret_backend == "kubernetes":
+    if settings.secret_backend == "kubernetes":  # noqa: S105 (a backend name)
         namespace = settings.secret_namespace or _current_namespace()
         return KubernetesSecretMirror(settings.secret_name, namespace, api)
-    if settings.secret_backend == "file":
+    if settings.secret_backend == "file":  # noqa: S105
         return FileMirror(settings.secret_dir)
     return NullMirror()
-

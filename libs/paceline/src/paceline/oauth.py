@@ -53,17 +53,19 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def oauth_error_reason(body: Any) -> str:
-    """A short, secret-free reason from an OAuth or Strava error body."""
+    """A short, secret-free reason from an OAuth or Strava error body ("unknown" if none)."""
     if isinstance(body, Mapping):
-        if isinstance(body.get("error"), str):
-            return body["error"][:64]
+        error = body.get("error")
+        if isinstance(error, str):
+            return error[:64]
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
             first = errors[0]
             parts = [str(first.get(k, "")) for k in ("resource", "field", "code")]
             return ":".join(parts)[:64]
-        if isinstance(body.get("message"), str):
-            return body["message"][:64]
+        message = body.get("message")
+        if isinstance(message, str):
+            return message[:64]
     return "unknown"
 
 
@@ -140,12 +142,20 @@ class OAuthClient:
             body = None
         if status == 429:
             raise TransientError(
-                f"{endpoint}: rate limited", status=status, retry_after=retry_after_seconds(response)
+                f"{endpoint}: rate limited",
+                status=status,
+                retry_after=retry_after_seconds(response),
             )
         if status >= 500:
             raise TransientError(f"{endpoint}: provider error {status}", status=status)
         if status in (400, 401, 403):
             reason = oauth_error_reason(body)
+            if reason == "unknown":
+                # Not the provider's OAuth answer (a proxy's or CDN's HTML page, say): marking
+                # the credential needs_reauth on that would be wrong; try again later.
+                raise TransientError(
+                    f"{endpoint}: HTTP {status} without an OAuth error body", status=status
+                )
             raise PermanentError(f"{endpoint}: refused ({reason})", status=status, reason=reason)
         if status != 200:
             raise TransientError(f"{endpoint}: unexpected HTTP {status}", status=status)
@@ -174,9 +184,10 @@ class OAuthClient:
         athlete = body.get("athlete") if isinstance(body.get("athlete"), Mapping) else None
         name = None
         if athlete:
-            name = " ".join(
-                str(athlete[k]) for k in ("firstname", "lastname") if athlete.get(k)
-            ) or None
+            name = (
+                " ".join(str(athlete[k]) for k in ("firstname", "lastname") if athlete.get(k))
+                or None
+            )
         return TokenResponse(
             access_token=access,
             refresh_token=refresh,

@@ -122,7 +122,12 @@ class ProviderRegistry:
         try:
             return self._providers[name]
         except KeyError:
-            known = ", ".join(sorted(self._providers)) or "none configured"
+            known = ", ".join(sorted(self._providers)) or "none"
+            if name == "strava":
+                raise UnknownProvider(
+                    "strava is not configured: set PACELINE_STRAVA_CLIENT_ID and "
+                    f"PACELINE_STRAVA_CLIENT_SECRET (configured: {known})"
+                ) from None
             raise UnknownProvider(f"unknown provider {name!r} (configured: {known})") from None
 
     def __contains__(self, name: object) -> bool:

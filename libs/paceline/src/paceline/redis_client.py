@@ -15,16 +15,18 @@ def connect(url: str, password: str | None = None, *, timeout: float = 5.0) -> r
     ``password`` (from a Secret) wins over one in the URL, so URLs can live in ConfigMaps.
     Short retries with backoff ride out a Redis restart without piling up requests.
     """
-    kwargs: dict[str, object] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "health_check_interval": 30,
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
-    }
+    client = redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
     if password:
-        kwargs["password"] = password
-    return redis.Redis.from_url(url, **kwargs)  # type: ignore[arg-type]
+        # from_url lets the URL's own options override keyword arguments; set it afterwards.
+        client.connection_pool.connection_kwargs["password"] = password
+    return client
 
 
 def redis_from_settings(settings: Settings) -> redis.Redis:

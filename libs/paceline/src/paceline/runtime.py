@@ -6,6 +6,7 @@ can hand in its own Redis, clock or mirror instead of patching globals.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ import redis
 
 from paceline.clock import Clock, SystemClock
 from paceline.crypto import codec_for
+from paceline.governor import RateGovernor, WindowPlan
 from paceline.lock import KeyLock
 from paceline.mirror import SecretMirror, mirror_from_settings
 from paceline.oauth import OAuthClient
@@ -32,15 +34,41 @@ class Runtime:
     locks: KeyLock
     clock: Clock
     _upstreams: dict[str, UpstreamClient] = field(default_factory=dict)
+    _governors: dict[str, RateGovernor] = field(default_factory=dict)
+    _parts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def upstream(self, provider: str) -> UpstreamClient:
-        """One pooled HTTP client per provider for the life of the process."""
-        if provider not in self._upstreams:
-            self.providers.get(provider)
-            self._upstreams[provider] = UpstreamClient(
-                provider, timeout=self.settings.http_timeout_seconds
+        """One pooled HTTP client per provider for the life of the process; every response's
+        rate-limit headers feed the provider's governor, whoever made the call."""
+        with self._parts_lock:
+            if provider not in self._upstreams:
+                self.providers.get(provider)
+                client = UpstreamClient(provider, timeout=self.settings.http_timeout_seconds)
+                client.listeners.append(self._governor(provider).observe)
+                self._upstreams[provider] = client
+            return self._upstreams[provider]
+
+    def governor(self, provider: str) -> RateGovernor:
+        """The shared rate budget of the provider's application (see :mod:`paceline.governor`)."""
+        with self._parts_lock:
+            return self._governor(provider)
+
+    def _governor(self, provider: str) -> RateGovernor:
+        if provider not in self._governors:
+            settings = self.settings
+            self._governors[provider] = RateGovernor(
+                self.redis,
+                provider,
+                self.providers.get(provider).client_id,
+                self.clock,
+                reserve_fraction=settings.governor_reserve_fraction,
+                windows=WindowPlan(settings.governor_window_seconds, settings.governor_day_seconds),
+                assumed_limits={
+                    "overall": settings.governor_assumed_overall,
+                    "read": settings.governor_assumed_read,
+                },
             )
-        return self._upstreams[provider]
+        return self._governors[provider]
 
     def oauth(self, provider: str) -> OAuthClient:
         return OAuthClient(self.providers.get(provider), self.upstream(provider), self.clock)
@@ -53,7 +81,7 @@ def build_runtime(
     mirror: SecretMirror | None = None,
     clock: Clock | None = None,
     kube_api: Any = None,
-    lock_ttl_seconds: float = 60.0,
+    lock_ttl_seconds: float | None = None,
 ) -> Runtime:
     settings = settings or load_settings()
     client = redis_client or redis_from_settings(settings)
@@ -70,6 +98,9 @@ def build_runtime(
         redis=client,
         store=store,
         providers=ProviderRegistry.from_settings(settings),
-        locks=KeyLock(client, lock_ttl_seconds),
+        locks=KeyLock(
+            client,
+            settings.refresh_lock_ttl_seconds if lock_ttl_seconds is None else lock_ttl_seconds,
+        ),
         clock=clock,
     )

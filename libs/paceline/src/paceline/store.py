@@ -9,6 +9,7 @@ catches up without ever moving backwards.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 from collections.abc import Iterable
@@ -24,9 +25,12 @@ from paceline.mirror import MirrorError, NullMirror, SecretMirror
 
 log = logging.getLogger(__name__)
 
-# KEYS: credential hash, index set. ARGV: expected version, new version, record, fence, member.
+# KEYS: credential hash, index set, mirror-pending set. ARGV: expected version, new version,
+# record, fence, member, mirrored ('1' when a real mirror must follow).
 # Returns {1, new_version} on success, {0, current} on version conflict, {-1, current} when a
-# later lock holder has already written (stale fence).
+# later lock holder has already written (stale fence). The member enters the mirror-pending set
+# in the same step (write-ahead), so a process killed before its mirror write leaves a trace
+# that the next sync follows; a successful mirror write removes it.
 _SAVE = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
@@ -37,7 +41,19 @@ if ARGV[4] ~= '' then
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[5])
+if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) end
 return {1, tonumber(ARGV[2])}
+"""
+
+# After a mirror write of version ARGV[1]: the credential leaves the pending set only if Redis
+# holds nothing newer (a slow writer of an older version must not clear a newer one's trace).
+_MIRRORED = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current <= tonumber(ARGV[1]) then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
 """
 
 # Restore: write only when the given version is newer than what Redis holds.
@@ -83,26 +99,26 @@ class TokenStore:
         self.clock: Clock = clock or SystemClock()
         self._save = client.register_script(_SAVE)
         self._put_if_newer = client.register_script(_PUT_IF_NEWER)
+        self._mirrored = client.register_script(_MIRRORED)
 
     # --- reads -------------------------------------------------------------------------------
     def get(self, provider: str, account_id: str) -> Credential | None:
         raw = self.redis.hget(keys.credential_key(provider, account_id), "record")
-        return None if raw is None else Credential.from_json(raw, self.codec)  # type: ignore[arg-type]
+        return None if raw is None else Credential.from_json(raw, self.codec)
 
     def members(self) -> list[tuple[str, str]]:
-        return sorted(keys.split_member(m) for m in self.redis.smembers(keys.CREDENTIAL_INDEX))  # type: ignore[union-attr]
+        return sorted(keys.split_member(m) for m in self.redis.smembers(keys.CREDENTIAL_INDEX))
 
     def list(self, provider: str | None = None) -> list[Credential]:
         wanted = [m for m in self.members() if provider is None or m[0] == provider]
         return [c for c in self._get_many(wanted) if c is not None]
 
-    def _get_many(self, members: Iterable[tuple[str, str]]) -> list[Credential | None]:
+    def _get_many(self, members: Iterable[tuple[str, str]]) -> builtins.list[Credential | None]:
         pipe = self.redis.pipeline(transaction=False)
         for provider, account in members:
             pipe.hget(keys.credential_key(provider, account), "record")
         return [
-            None if raw is None else Credential.from_json(raw, self.codec)
-            for raw in pipe.execute()
+            None if raw is None else Credential.from_json(raw, self.codec) for raw in pipe.execute()
         ]
 
     # --- writes ------------------------------------------------------------------------------
@@ -115,7 +131,11 @@ class TokenStore:
         mirror: bool = True,
     ) -> SaveResult:
         """Write ``credential`` as version ``expected_version + 1`` if Redis still holds
-        ``expected_version`` (0 = must not exist). Then mirror it (unless ``mirror=False``)."""
+        ``expected_version`` (0 = must not exist). Then mirror it (unless ``mirror=False``: the
+        caller then calls :meth:`mirror_credential` itself, or the next :meth:`sync_mirror`
+        does)."""
+        if expected_version == 0:  # a later version fails on its own if Redis lost the data
+            self._restore_before_write()
         now = self.clock.now()
         new = credential.replace(
             version=expected_version + 1,
@@ -124,13 +144,14 @@ class TokenStore:
         )
         key = keys.credential_key(new.provider, new.account_id)
         status, current = self._save(
-            keys=[key, keys.CREDENTIAL_INDEX],
+            keys=[key, keys.CREDENTIAL_INDEX, keys.MIRROR_PENDING],
             args=[
                 expected_version,
                 new.version,
                 new.to_json(self.codec),
                 "" if fence is None else fence,
                 keys.member(new.provider, new.account_id),
+                "0" if isinstance(self.mirror, NullMirror) else "1",
             ],
         )
         if status == 0:
@@ -139,6 +160,10 @@ class TokenStore:
             raise StaleFence(key, expected_version, int(current))
         mirrored = self._mirror_put(new) if mirror else False
         return SaveResult(new, mirrored)
+
+    def mirror_credential(self, credential: Credential) -> bool:
+        """Write one saved credential to the mirror (with retries); False leaves it pending."""
+        return self._mirror_put(credential)
 
     def _mirror_put(self, credential: Credential, attempts: int = 3) -> bool:
         member = keys.member(credential.provider, credential.account_id)
@@ -149,7 +174,13 @@ class TokenStore:
             except MirrorError as error:
                 last = error
                 continue
-            self.redis.srem(keys.MIRROR_PENDING, member)
+            self._mirrored(
+                keys=[
+                    keys.credential_key(credential.provider, credential.account_id),
+                    keys.MIRROR_PENDING,
+                ],
+                args=[credential.version, member],
+            )
             return True
         self.redis.sadd(keys.MIRROR_PENDING, member)
         log.error(
@@ -193,14 +224,29 @@ class TokenStore:
             log.warning("restored credentials from the mirror", extra={"count": restored})
         return restored
 
+    def _restore_before_write(self) -> None:
+        """If Redis has lost its data, restore before writing: otherwise a writer that thinks an
+        account is new would start again at version 1, below the mirror's copy, and the next
+        restore would bring the older tokens back over the newer ones."""
+        if self.redis.exists(keys.RESTORED_MARKER):
+            return
+        try:
+            self.restore_from_mirror()
+        except MirrorError as error:  # the write must not depend on the mirror being up
+            log.error(
+                "Redis lost its data and the mirror cannot be read; writing anyway",
+                extra={"mirror": self.mirror.name, "error": str(error)},
+            )
+
     def ensure_restored(self) -> int:
         """Restore from the mirror if Redis has lost its data (the marker is gone)."""
         if self.redis.exists(keys.RESTORED_MARKER):
             return 0
         return self.restore_from_mirror()
 
-    def pending_mirror(self) -> list[tuple[str, str]]:
-        return sorted(keys.split_member(m) for m in self.redis.smembers(keys.MIRROR_PENDING))  # type: ignore[union-attr]
+    # ``list`` is a method of this class: annotations below it name the builtin explicitly.
+    def pending_mirror(self) -> builtins.list[tuple[str, str]]:
+        return sorted(keys.split_member(m) for m in self.redis.smembers(keys.MIRROR_PENDING))
 
     def sync_mirror(self) -> int:
         """Push credentials whose mirror write failed earlier; return how many were synced."""
