@@ -11,6 +11,7 @@ PACKAGES := -e libs/paceline -e services/provider-sandbox -e services/token-refr
 	-e services/activity-api -e services/auth-gateway
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
 
@@ -50,7 +51,7 @@ format: venv ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 
 demo: venv ## run the whole stack on localhost against the sandbox (Ctrl-C stops it)
-	$(BIN)/python tools/demo.py
+	$(BIN)/python tools/demo.py $(DEMO_ARGS)
 
 bench: venv system-deps ## benchmarks; each prints ratios against a baseline from the same run
 	$(BIN)/python bench/run.py

@@ -27,7 +27,7 @@ from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-STATE = ROOT / ".paceline" / "demo"
+STATE = Path(os.environ.get("PACELINE_DEMO_DIR", ROOT / ".paceline" / "demo"))
 
 
 def say(message: str) -> None:
@@ -76,6 +76,8 @@ class Supervisor:
             argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.children.append((name, process))
+        with open(STATE / "pids", "a") as pids:  # lets tests check that nothing is left over
+            pids.write(f"{process.pid} {name}\n")
         return process
 
     def check_alive(self) -> None:
@@ -202,6 +204,7 @@ def main() -> int:
     args = parser.parse_args()
 
     STATE.mkdir(parents=True, exist_ok=True)
+    (STATE / "pids").unlink(missing_ok=True)
     real_strava = bool(
         os.environ.get("PACELINE_STRAVA_CLIENT_ID")
         and os.environ.get("PACELINE_STRAVA_CLIENT_SECRET")

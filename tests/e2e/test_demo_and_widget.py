@@ -1,0 +1,238 @@
+"""The demo a new user runs, end to end: `make demo`, the summary, the widget in a real browser.
+
+One demo stack is started for the module (it takes a few seconds); the browser tests drive the
+widget page against it, with faults injected into the sandbox for the stale and unavailable
+states. Screenshots land under the test's output directory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.demo_stack import DemoStack, alive, group_members, start_demo
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    stack = start_demo(tmp_path_factory.mktemp("demo"))
+    yield stack
+    if stack.process.poll() is None:
+        stack.interrupt()
+
+
+@pytest.fixture(scope="module")
+def output_dir() -> Path:
+    path = Path(__file__).resolve().parents[2] / "test-output" / "e2e"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sandbox_control(demo: DemoStack, method: str, path: str, **kwargs: Any) -> Any:
+    response = requests.request(method, f"{demo.sandbox_url}/_sandbox/{path}", timeout=10, **kwargs)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def demo_athlete_truth(demo: DemoStack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sandbox's own record of the demo athlete's newest public activity and stats."""
+    athlete = sandbox_control(demo, "GET", "athletes")[0]
+    activities = sandbox_control(demo, "GET", f"athletes/{athlete['id']}/activities")
+    public = [
+        a
+        for a in activities
+        if a.get("visibility", "everyone") == "everyone" and not a.get("private")
+    ]
+    latest = max(public, key=lambda a: a["start_date"])
+    return athlete, latest
+
+
+def test_make_demo_serves_the_summary_and_the_widget(demo: DemoStack) -> None:
+    assert demo.password, "the demo prints the gateway's demo password"
+    for name in ("widget demo", "summary JSON", "auth-gateway", "metrics"):
+        assert name in demo.urls, f"make demo printed no {name} URL: {demo.urls}"
+    summary = requests.get(demo.urls["summary JSON"], timeout=10)
+    assert summary.status_code == 200
+    body = summary.json()
+    _, latest = demo_athlete_truth(demo)
+    assert body["latest_activity"]["name"] == latest["name"]
+    widget = requests.get(
+        demo.urls["widget demo"].replace("/widget/demo", "/widget.js"), timeout=10
+    )
+    assert widget.status_code == 200
+    assert 'customElements.define("paceline-activity"' in widget.text
+    page = requests.get(demo.urls["widget demo"], timeout=10)
+    assert "<paceline-activity" in page.text
+    gateway = requests.get(demo.urls["auth-gateway"], auth=("admin", demo.password), timeout=10)
+    assert gateway.status_code == 200
+
+
+def test_widget_weighs_under_10_kb_gzipped(demo: DemoStack) -> None:
+    script = requests.get(
+        demo.urls["widget demo"].replace("/widget/demo", "/widget.js"), timeout=10
+    )
+    assert len(gzip.compress(script.content, 9)) < 10 * 1024
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield instance
+        instance.close()
+
+
+def open_widget(browser: Any, demo: DemoStack, selector: str = "#widget-default") -> Any:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(demo.urls["widget demo"])
+    page.wait_for_function(
+        f"document.querySelector('{selector}').getAttribute('data-state') !== 'loading'",
+        timeout=20_000,
+    )
+    return page
+
+
+def shadow_text(page: Any, selector: str, inner: str) -> str:
+    return str(
+        page.evaluate(
+            f"document.querySelector('{selector}').shadowRoot.querySelector('{inner}')?.textContent"
+        )
+    )
+
+
+def test_widget_shows_the_latest_activity_and_year_to_date(
+    browser: Any, demo: DemoStack, output_dir: Path
+) -> None:
+    _, latest = demo_athlete_truth(demo)
+    summary = requests.get(demo.urls["summary JSON"], timeout=10).json()
+    page = open_widget(browser, demo)
+    assert page.get_attribute("#widget-default", "data-state") == "ready"
+    assert shadow_text(page, "#widget-default", ".name") == latest["name"]
+    text = page.evaluate("document.querySelector('#widget-default').shadowRoot.textContent")
+    assert f"{latest['distance'] / 1000:.2f} km" in text
+    ytd = summary["totals"]["run"]["year_to_date"]
+    assert ytd["count"] > 0
+    ytd_km = ytd["distance_m"] / 1000
+    ytd_text = f"{round(ytd_km):,} km" if ytd_km >= 100 else f"{ytd_km:.1f} km"
+    assert ytd_text in text
+    assert "Powered by Strava" in text
+    page.screenshot(path=str(output_dir / "widget-ready.png"), full_page=True)
+    page.close()
+
+
+def test_widget_marks_stale_data_when_strava_fails(
+    browser: Any, demo: DemoStack, output_dir: Path
+) -> None:
+    requests.get(demo.urls["summary JSON"], timeout=10)  # make sure something is cached
+    sandbox_control(demo, "POST", "faults", json={"match": "/api/v3/*", "status": 500})
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            meta = requests.get(demo.urls["summary JSON"], timeout=10).json()["meta"]
+            if meta["stale"]:
+                break
+            time.sleep(0.5)
+        assert meta["stale"], "the API marks the summary stale when the provider fails"
+        page = open_widget(browser, demo)
+        assert page.get_attribute("#widget-default", "data-state") == "stale"
+        assert "not answering" in shadow_text(page, "#widget-default", ".stale")
+        page.screenshot(path=str(output_dir / "widget-stale.png"), full_page=True)
+        page.close()
+    finally:
+        sandbox_control(demo, "DELETE", "faults")
+
+
+def test_widget_shows_unavailable_when_nothing_can_be_served(
+    browser: Any, demo: DemoStack, output_dir: Path
+) -> None:
+    page = browser.new_page()
+    # An athlete the API has never cached, while the provider is down: a 503 for the widget.
+    sandbox_control(demo, "POST", "faults", json={"match": "/api/v3/*", "status": 500})
+    try:
+        page.goto(demo.urls["widget demo"])
+        page.evaluate("document.querySelector('#widget-default').setAttribute('athlete', '999999')")
+        page.evaluate("document.querySelector('#widget-default').load()")
+        page.wait_for_function(
+            "document.querySelector('#widget-default').getAttribute('data-state') === "
+            "'unavailable'",
+            timeout=20_000,
+        )
+        assert "unavailable" in shadow_text(page, "#widget-default", ".unavailable")
+        page.screenshot(path=str(output_dir / "widget-unavailable.png"), full_page=True)
+    finally:
+        sandbox_control(demo, "DELETE", "faults")
+        page.close()
+
+
+def test_activity_names_render_as_text_never_markup(browser: Any, demo: DemoStack) -> None:
+    athlete, _ = demo_athlete_truth(demo)
+    hostile = "<img src=x onerror=alert(1)>"
+    sandbox_control(
+        demo,
+        "POST",
+        f"athletes/{athlete['id']}/activities",
+        json={
+            "name": hostile,
+            "sport_type": "Run",
+            "distance": 5000.0,
+            "moving_time": 1500,
+            "emit_webhook": True,
+        },
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = requests.get(demo.urls["summary JSON"], timeout=10).json()
+        if body["latest_activity"]["name"] == hostile:
+            break
+        time.sleep(0.5)
+    assert body["latest_activity"]["name"] == hostile, "the webhook refreshed the summary"
+    dialogs: list[str] = []
+    page = browser.new_page()
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(demo.urls["widget demo"])
+    page.wait_for_function(
+        "document.querySelector('#widget-default').getAttribute('data-state') === 'ready'",
+        timeout=20_000,
+    )
+    assert shadow_text(page, "#widget-default", ".name") == hostile
+    injected = page.evaluate(
+        "document.querySelector('#widget-default').shadowRoot.querySelectorAll('img[src=x]').length"
+    )
+    assert injected == 0
+    assert dialogs == []
+    page.close()
+
+
+def test_ctrl_c_stops_every_process_the_demo_started(demo: DemoStack) -> None:
+    pids = demo.child_pids()
+    assert len(pids) >= 4, "redis, sandbox, activity-api and auth-gateway were started"
+    assert all(alive(pid) for pid in pids)
+    demo.interrupt()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.2)
+    assert [pid for pid in pids if alive(pid)] == []
+    # gunicorn workers and anything else in the children's process groups are gone too
+    assert [pid for pid in pids if group_members(pid)] == []
+    assert "stopped every process it started" in "".join(demo.output)
