@@ -53,11 +53,10 @@ HTTP_DURATION = Histogram(
     ["service", "route", "method", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-TOKEN_REFRESH = Counter(
-    "paceline_token_refresh_total",
-    "Token refresh outcomes (refreshed|skipped|transient_error|needs_reauth|lost_chain).",
-    ["provider", "result"],
-)
+# paceline_token_refresh_total{provider,result} is not defined here: refreshes happen in the
+# refresher (a CronJob) and in activity-api, so the totals live in Redis (paceline.runstatus) and
+# StoreCollector exports them. A second, in-process definition would put two TYPE lines for the
+# same name in one scrape, which Prometheus rejects.
 WEBHOOK_EVENTS = Counter(
     "paceline_webhook_events_total",
     "Webhook events by type and result.",
@@ -68,3 +67,19 @@ MIRROR_WRITES = Counter(
     "Writes to the durable credential mirror by result (written|skipped|failed).",
     ["backend", "result"],
 )
+SUMMARY_BUILDS = Counter(
+    "paceline_summary_builds_total",
+    "Summary builds by trigger (miss|background|webhook) and result "
+    "(built|failed|denied|unavailable|busy).",
+    ["provider", "trigger", "result"],
+)
+SUMMARY_BUILD_DURATION = Histogram(
+    "paceline_summary_build_duration_seconds",
+    "Time to build one summary from the provider's API (all its calls).",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+# Read from Redis at scrape time by activity-api (see activity_api.queue_metrics):
+#   paceline_webhook_queue_length   events in the webhook stream (processed ones included,
+#                                   trimmed to a bound)
+#   paceline_webhook_queue_pending  events delivered to a consumer and not yet acknowledged

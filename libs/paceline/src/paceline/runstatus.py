@@ -16,7 +16,8 @@ import redis
 
 from paceline import keys
 
-RESULTS = ("refreshed", "skipped", "transient_error", "needs_reauth", "lost_chain")
+RESULTS = ("refreshed", "skipped", "deferred", "transient_error", "needs_reauth", "lost_chain")
+FAILED_RESULTS = ("deferred", "transient_error", "needs_reauth", "lost_chain")
 
 
 @dataclass
@@ -27,16 +28,21 @@ class RunStatus:
     ok: bool | None = None
     counts: dict[str, int] = field(default_factory=dict)
     duration_seconds: float | None = None
+    # Credentials whose mirror write is still pending at the end of the run.
+    mirror_pending: int = 0
+    # Provider answer to Redis save, over this run's refreshes: {"p50": ms, "p99": ms, ...}.
+    answer_to_save_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def failures(self) -> int:
-        return sum(self.counts.get(k, 0) for k in ("transient_error", "needs_reauth", "lost_chain"))
+        return sum(self.counts.get(k, 0) for k in FAILED_RESULTS)
 
 
 def record_refresh(client: redis.Redis, provider: str, result: str, amount: int = 1) -> None:
     if result not in RESULTS:
         raise ValueError(f"unknown refresh result {result!r}")
-    client.hincrby(keys.REFRESH_TOTALS, f"{keys.check_ident(provider, 'provider')}|{result}", amount)
+    field_name = f"{keys.check_ident(provider, 'provider')}|{result}"
+    client.hincrby(keys.REFRESH_TOTALS, field_name, amount)
 
 
 def refresh_totals(client: redis.Redis) -> dict[tuple[str, str], int]:

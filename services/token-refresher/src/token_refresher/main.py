@@ -1,31 +1,50 @@
 """``token-refresher`` (also ``paceline refresh``): one pass, then exit.
 
-The exit code is the CronJob's verdict: 0 when nothing failed, 1 when any credential failed to
-refresh or needs re-authorization, 2 for bad configuration.
+The exit code is the CronJob's verdict: 0 when nothing failed; 1 when any credential failed to
+refresh, needs re-authorization, lost its chain or is backing off, when a mirror write is still
+pending, or when Redis could not be reached; 2 for bad configuration.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
+import redis
 from paceline.log import setup_logging
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import ConfigError, load_settings
+
+from token_refresher import crashpoints
 from token_refresher.refresher import PassOptions, run_pass
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", help="only credentials of this provider")
     parser.add_argument("--account", help="only this account id")
     parser.add_argument(
-        "--dry-run", action="store_true", help="print what would be refreshed; call nothing"
+        "--dry-run",
+        action="store_true",
+        help="print what would be refreshed; call nothing, change nothing",
     )
-    parser.add_argument("--force", action="store_true", help="refresh even if not due")
     parser.add_argument(
-        "--workers", type=int, default=None, help="concurrent refreshes (default from settings)"
+        "--force", action="store_true", help="refresh even if not due or backing off"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive,
+        default=None,
+        help="concurrent refreshes (default: PACELINE_REFRESHER_WORKERS)",
     )
 
 
@@ -36,16 +55,22 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
         dry_run=args.dry_run,
         force=args.force,
         workers=args.workers,
+        checkpoint=crashpoints.from_environment(),
     )
-    report = run_pass(runtime, options)
+    try:
+        report = run_pass(runtime, options)
+    except redis.RedisError as error:
+        print(f"token-refresher: Redis unreachable: {error}", file=sys.stderr)
+        return EXIT_FAILED
     if args.dry_run:
-        for provider, account, expires_in in report.would_refresh:
-            print(f"would refresh {provider}:{account} (expires in {int(expires_in)}s)")
-    print(json.dumps(report.summary()), file=sys.stdout)
-    return 1 if report.failed else 0
+        for planned in report.planned:
+            print(planned.describe())
+        print(f"{len(report.planned)} to refresh, {report.counts['skipped']} not due")
+        return EXIT_OK
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:
+def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """``paceline refresh``: the same pass, from the paceline command."""
     parser = sub.add_parser("refresh", help="run one token-refresher pass")
     add_arguments(parser)
@@ -60,11 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
+        setup_logging(settings.log_level, settings.log_format, service="token-refresher")
+        return run(args, build_runtime(settings))
     except ConfigError as error:
         print(f"token-refresher: configuration error: {error}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, settings.log_format, service="token-refresher")
-    return run(args, build_runtime(settings))
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

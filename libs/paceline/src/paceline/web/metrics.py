@@ -49,7 +49,8 @@ class StoreCollector(Collector):
             log.warning("store metrics unavailable", extra={"error": type(error).__name__})
             return
         tokens = GaugeMetricFamily(
-            "paceline_tokens", "Connected credentials by provider and state.",
+            "paceline_tokens",
+            "Connected credentials by provider and state.",
             labels=["provider", "state"],
         )
         for provider in sorted({p for p, _ in states} | set(self.providers)):
@@ -57,7 +58,8 @@ class StoreCollector(Collector):
                 tokens.add_metric([provider, state], states.get((provider, state), 0))
         yield tokens
         refresh = CounterMetricFamily(
-            "paceline_token_refresh", "Token refresh outcomes (all processes, from Redis).",
+            "paceline_token_refresh",
+            "Token refresh outcomes (all processes, from Redis).",
             labels=["provider", "result"],
         )
         for (provider, result), value in sorted(totals.items()):
@@ -114,9 +116,12 @@ def instrument(app: Flask, service: str) -> None:
 
 
 def init_metrics(app: Flask, service: str, store: TokenStore, providers: list[str]) -> None:
-    collector = StoreCollector(store, providers)
+    """``/metrics``; a service adds its own scrape-time collectors (state it reads from Redis)
+    to ``app.extensions["paceline.collectors"]``."""
+    collectors: list[Collector] = [StoreCollector(store, providers)]
+    app.extensions["paceline.collectors"] = collectors
     instrument(app, service)
 
     @app.get("/metrics")
     def metrics_endpoint() -> Any:
-        return metrics_response([collector])
+        return metrics_response(collectors)
