@@ -1,17 +1,72 @@
-"""The application factory of activity-api."""
+"""The application factory of activity-api.
+
+One :class:`~activity_api.summaries.Summaries` (cache, single-flight builds, background
+refresh pool) and one webhook consumer thread per worker process. Gunicorn loads the app in
+each worker after forking (no ``preload_app``), so the threads belong to the worker that
+serves; ``worker_exit`` in the gunicorn config stops them.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
 
+import redis
+from flask import Flask
+from paceline.cache import SummaryCache
 from paceline.runtime import Runtime
 from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
+from activity_api import activities, openapi, summary, webhooks, widget
+from activity_api.cors import init_cors
+from activity_api.events import WebhookConsumer
+from activity_api.http_cache import unavailable
+from activity_api.queue_metrics import WebhookQueueCollector
+from activity_api.summaries import EXTENSION, Summaries
+
 SERVICE = "activity-api"
+CONSUMER = "activity_api.consumer"
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    """Build the app; tests pass their own ``settings`` or a whole ``runtime``."""
-    app = create_base_app(__name__, SERVICE, runtime or service_runtime(SERVICE, settings))
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    start_background: bool | None = None,
+) -> Flask:
+    """Build the app; tests pass their own ``settings`` or a whole ``runtime``, and
+    ``start_background=False`` to drive the webhook consumer themselves."""
+    runtime = runtime or service_runtime(SERVICE, settings)
+    app = create_base_app(__name__, SERVICE, runtime)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    settings = runtime.settings
+
+    cache = SummaryCache(runtime.redis, runtime.clock, keep_seconds=settings.summary_keep_seconds)
+    summaries = Summaries(runtime, cache)
+    consumer = WebhookConsumer(runtime, summaries, cache)
+    app.extensions[EXTENSION] = summaries
+    app.extensions[CONSUMER] = consumer
+    app.extensions["paceline.collectors"].append(WebhookQueueCollector(runtime.redis))
+
+    for blueprint in (summary.bp, activities.bp, webhooks.bp, openapi.bp, widget.bp):
+        app.register_blueprint(blueprint)
+    init_cors(app, settings.cors_origins)
+
+    @app.errorhandler(redis.RedisError)
+    def store_unavailable(error: redis.RedisError) -> Any:
+        return unavailable("store_unavailable", "the cache is unreachable; try again shortly", 5)
+
+    start = settings.webhook_consumer if start_background is None else start_background
+    if start and "strava" in runtime.providers:
+        consumer.start()
     return app
+
+
+def stop_background(app: Flask, timeout: float = 5.0) -> None:
+    """Stop the consumer thread and the refresh pool (worker exit, tests)."""
+    consumer: WebhookConsumer | None = app.extensions.get(CONSUMER)
+    if consumer is not None:
+        consumer.stop(timeout)
+    summaries: Summaries | None = app.extensions.get(EXTENSION)
+    if summaries is not None:
+        summaries.close()

@@ -1,0 +1,172 @@
+"""SummaryCache: built summaries in Redis, with freshness, invalidation and deletion.
+
+One hash per account (``paceline:summary:<provider>:<account>``) holds the JSON body, when it
+was fetched, and two generation counters. A webhook *invalidates* by bumping ``dirty_gen``; a
+build records the ``dirty_gen`` it started from as ``clean_gen`` when it stores its result. So
+an event that arrives while a build is running (whose data may predate the event) leaves the
+entry dirty, and the next read refreshes it again: no change is ever lost to a race.
+
+A result is stored only while the account's credential exists (checked in the same Lua step),
+so a build that was in flight when the athlete deauthorized cannot write their data back after
+:meth:`SummaryCache.forget` deleted it. The auth-gateway's disconnect uses ``forget`` too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from paceline import keys
+from paceline.clock import Clock
+
+# KEYS: summary hash, credential hash. ARGV: body, fetched_at, generation, ttl seconds.
+# Returns 1 when stored, 0 when the credential is gone, -1 when a newer result is already there.
+_PUT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local fetched = tonumber(redis.call('HGET', KEYS[1], 'fetched_at') or '0')
+if tonumber(ARGV[2]) < fetched then return -1 end
+local clean = tonumber(redis.call('HGET', KEYS[1], 'clean_gen') or '0')
+local gen = tonumber(ARGV[3])
+if gen < clean then gen = clean end
+redis.call('HSET', KEYS[1], 'body', ARGV[1], 'fetched_at', ARGV[2], 'clean_gen', gen)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# Bump the dirty generation of an existing entry; nothing to invalidate otherwise.
+_INVALIDATE = """
+if redis.call('HEXISTS', KEYS[1], 'body') == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'dirty_gen', 1)
+"""
+
+
+@dataclass(frozen=True)
+class CachedSummary:
+    body: Mapping[str, Any]
+    fetched_at: float
+    dirty: bool
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.fetched_at)
+
+    def is_fresh(self, now: float, fresh_seconds: float) -> bool:
+        return not self.dirty and self.age(now) < fresh_seconds
+
+
+def _dump(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+def summary_key(provider: str, account_id: str) -> str:
+    return keys.account_key("summary", provider, account_id)
+
+
+def cooldown_key(provider: str, account_id: str) -> str:
+    return keys.account_key("summary-cooldown", provider, account_id)
+
+
+class SummaryCache:
+    def __init__(self, client: redis.Redis, clock: Clock, *, keep_seconds: int = 30 * 86400):
+        self.redis = client
+        self.clock = clock
+        self.keep_seconds = keep_seconds
+        self._put = client.register_script(_PUT)
+        self._invalidate = client.register_script(_INVALIDATE)
+
+    def get(self, provider: str, account_id: str) -> CachedSummary | None:
+        raw = self.redis.hmget(
+            summary_key(provider, account_id), ["body", "fetched_at", "dirty_gen", "clean_gen"]
+        )
+        body, fetched_at, dirty_gen, clean_gen = raw
+        if body is None or fetched_at is None:
+            return None
+        return CachedSummary(
+            body=json.loads(body),
+            fetched_at=float(fetched_at),
+            dirty=int(dirty_gen or 0) > int(clean_gen or 0),
+        )
+
+    def generation(self, provider: str, account_id: str) -> int:
+        """The dirty generation now: a build passes it to :meth:`put` when it finishes."""
+        raw = self.redis.hget(summary_key(provider, account_id), "dirty_gen")
+        return int(raw) if raw is not None else 0
+
+    def put(
+        self,
+        provider: str,
+        account_id: str,
+        body: Mapping[str, Any],
+        *,
+        fetched_at: float,
+        generation: int,
+    ) -> bool:
+        """Store a build's result; False if the credential is gone or newer data is there."""
+        stored = self._put(
+            keys=[summary_key(provider, account_id), keys.credential_key(provider, account_id)],
+            args=[
+                _dump(body),
+                repr(float(fetched_at)),
+                generation,
+                self.keep_seconds,
+            ],
+        )
+        return int(stored) == 1
+
+    def invalidate(self, provider: str, account_id: str) -> bool:
+        """Mark the account's summary as changed at the source; False if none is cached."""
+        return int(self._invalidate(keys=[summary_key(provider, account_id)])) > 0
+
+    def drop_activity(self, provider: str, account_id: str, activity_id: int) -> bool:
+        """Remove one activity from the cached body now (deleted or made private)."""
+        from paceline.summary import without_activity
+
+        key = summary_key(provider, account_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.hget(key, "body")
+                    if raw is None:
+                        pipe.unwatch()
+                        return False
+                    body = json.loads(raw)
+                    trimmed = without_activity(body, activity_id)
+                    if trimmed == body:
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(
+                        key, "body", json.dumps(trimmed, separators=(",", ":"), sort_keys=True)
+                    )
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+    # --- failed builds -------------------------------------------------------------------------
+    def set_cooldown(self, provider: str, account_id: str, seconds: float) -> None:
+        """No new build for ``seconds`` (the provider just failed us)."""
+        until = self.clock.now() + seconds
+        self.redis.set(
+            cooldown_key(provider, account_id), repr(until), px=max(1, int(seconds * 1000))
+        )
+
+    def cooldown_left(self, provider: str, account_id: str) -> float:
+        raw = self.redis.get(cooldown_key(provider, account_id))
+        if raw is None:
+            return 0.0
+        return max(0.0, float(raw) - self.clock.now())
+
+    def clear_cooldown(self, provider: str, account_id: str) -> None:
+        self.redis.delete(cooldown_key(provider, account_id))
+
+    # --- deletion ------------------------------------------------------------------------------
+    def forget(self, provider: str, account_id: str) -> int:
+        """Delete everything cached for the account (deauthorization, disconnect)."""
+        return int(
+            self.redis.delete(summary_key(provider, account_id), cooldown_key(provider, account_id))
+        )

@@ -1,0 +1,284 @@
+"""Building an activity summary from Strava's JSON: pure functions, no I/O.
+
+The input is what the API returned (athlete, one page of activities, stats and, when the
+latest activity has photos, its detail); the output is the public, cacheable shape the widget
+reads. Rules that protect the athlete live here, where they can be tested without a network:
+
+* activities that are not visible to everyone are never included (``private`` or a
+  ``visibility`` other than ``everyone``); Strava's own totals count only public ones too;
+* maps (polylines) and start/end coordinates are left out unless the account opted in:
+  privacy zones hide a home address only on Strava's pages, not in the raw coordinates;
+* every quantity is in SI units and its field name says the unit (``distance_m``,
+  ``moving_time_s``, ``average_speed_m_per_s``, ``pace_s_per_km``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from paceline.settings import SPORT_FAMILIES, GoalSettings
+
+RUN_SPORTS = frozenset({"Run", "TrailRun", "VirtualRun"})
+PERIODS = {"recent": "recent_4_weeks", "ytd": "year_to_date", "all": "all_time"}
+GOAL_METRICS = {
+    "distance_m": "distance_m",
+    "moving_time_s": "moving_time_s",
+    "elevation_gain_m": "elevation_gain_m",
+    "count": "count",
+}
+_TZ_NAME = re.compile(r"^\(GMT[+-]\d{2}:\d{2}\)\s+(\S+)$")
+# Strava's photo size keys are pixel widths ("100", "600", "2048"); the largest is the primary.
+_PHOTO_SIZE = re.compile(r"^\d+$")
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    web_url: str = "https://www.strava.com"  # links to the athlete and activities
+    show_maps: bool = False
+    activities_max: int = 30
+    goals: Mapping[str, GoalSettings] = field(default_factory=dict)
+
+
+def is_public(activity: Mapping[str, Any]) -> bool:
+    """Visible to everyone: neither ``private`` nor followers-only / only-me."""
+    if activity.get("private") is True:
+        return False
+    return bool(activity.get("visibility", "everyone") == "everyone")
+
+
+def public_activities(activities: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [a for a in activities if isinstance(a, Mapping) and is_public(a)]
+
+
+def latest_needing_detail(activities: Sequence[Mapping[str, Any]]) -> int | None:
+    """The id of the latest public activity if it has photos (its detail names the primary)."""
+    public = public_activities(activities)
+    if not public:
+        return None
+    latest = public[0]
+    photos = latest.get("total_photo_count") or 0
+    return int(latest["id"]) if isinstance(photos, int) and photos > 0 else None
+
+
+def primary_photo_url(detail: Mapping[str, Any] | None) -> str | None:
+    """The largest URL of the activity's primary photo, if any."""
+    if not isinstance(detail, Mapping):
+        return None
+    photos = detail.get("photos")
+    primary = photos.get("primary") if isinstance(photos, Mapping) else None
+    urls = primary.get("urls") if isinstance(primary, Mapping) else None
+    if not isinstance(urls, Mapping) or not urls:
+        return None
+    sized = [(int(k), v) for k, v in urls.items() if _PHOTO_SIZE.match(str(k)) and v]
+    if sized:
+        return str(max(sized, key=lambda pair: pair[0])[1])
+    return str(next(iter(urls.values())))
+
+
+def timezone_name(raw: Any) -> str | None:
+    """``"(GMT+01:00) Europe/Paris"`` -> ``"Europe/Paris"``."""
+    if not isinstance(raw, str):
+        return None
+    match = _TZ_NAME.match(raw.strip())
+    return match.group(1) if match else (raw.strip() or None)
+
+
+def parse_utc(raw: Any) -> dt.datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def local_start(activity: Mapping[str, Any]) -> str | None:
+    """The local start time with its UTC offset, e.g. ``2026-03-01T07:30:00+01:00``."""
+    start = parse_utc(activity.get("start_date"))
+    if start is None:
+        return None
+    offset = activity.get("utc_offset")
+    seconds = int(offset) if isinstance(offset, (int, float)) else 0
+    zone = dt.timezone(dt.timedelta(seconds=seconds))
+    return start.astimezone(zone).isoformat()
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _whole(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def activity_view(
+    activity: Mapping[str, Any], options: SummaryOptions, photo_url: str | None = None
+) -> dict[str, Any]:
+    """One public activity in the summary's shape."""
+    distance = _number(activity.get("distance"))
+    moving = _whole(activity.get("moving_time"))
+    sport = activity.get("sport_type") or activity.get("type") or "Workout"
+    speed = activity.get("average_speed")
+    average_speed = (
+        round(float(speed), 3)
+        if isinstance(speed, (int, float)) and not isinstance(speed, bool)
+        else (round(distance / moving, 3) if moving else 0.0)
+    )
+    pace = round(moving / (distance / 1000), 1) if sport in RUN_SPORTS and distance > 0 else None
+    view: dict[str, Any] = {
+        "id": _whole(activity.get("id")),
+        "name": str(activity.get("name") or ""),
+        "sport_type": str(sport),
+        "start_time_local": local_start(activity),
+        "timezone": timezone_name(activity.get("timezone")),
+        "distance_m": round(distance, 1),
+        "moving_time_s": moving,
+        "elapsed_time_s": _whole(activity.get("elapsed_time")),
+        "elevation_gain_m": round(_number(activity.get("total_elevation_gain")), 1),
+        "average_speed_m_per_s": average_speed,
+        "pace_s_per_km": pace,
+        "photo_url": photo_url,
+        "url": f"{options.web_url}/activities/{_whole(activity.get('id'))}",
+    }
+    if options.show_maps:
+        summary_map = activity.get("map")
+        polyline = summary_map.get("summary_polyline") if isinstance(summary_map, Mapping) else None
+        view["map_polyline"] = polyline or None
+        view["start_latlng"] = _latlng(activity.get("start_latlng"))
+        view["end_latlng"] = _latlng(activity.get("end_latlng"))
+    return view
+
+
+def _latlng(value: Any) -> list[float] | None:
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        return [float(value[0]), float(value[1])]
+    return None
+
+
+def athlete_view(athlete: Mapping[str, Any], options: SummaryOptions) -> dict[str, Any]:
+    names = [str(athlete[k]).strip() for k in ("firstname", "lastname") if athlete.get(k)]
+    athlete_id = _whole(athlete.get("id"))
+    avatar = athlete.get("profile") or athlete.get("profile_medium")
+    return {
+        "id": athlete_id,
+        "display_name": " ".join(n for n in names if n) or f"Athlete {athlete_id}",
+        "avatar_url": avatar if isinstance(avatar, str) and avatar.startswith("http") else None,
+        "profile_url": f"{options.web_url}/athletes/{athlete_id}",
+    }
+
+
+def totals_view(stats: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Strava's ActivityStats as ``{sport: {period: {count, distance_m, ...}}}``."""
+    totals: dict[str, dict[str, dict[str, Any]]] = {}
+    for sport in SPORT_FAMILIES:
+        per_sport: dict[str, dict[str, Any]] = {}
+        for raw_period, period in PERIODS.items():
+            raw = stats.get(f"{raw_period}_{sport}_totals")
+            raw = raw if isinstance(raw, Mapping) else {}
+            per_sport[period] = {
+                "count": _whole(raw.get("count")),
+                "distance_m": round(_number(raw.get("distance")), 1),
+                "moving_time_s": _whole(raw.get("moving_time")),
+                "elevation_gain_m": round(_number(raw.get("elevation_gain")), 1),
+            }
+        totals[sport] = per_sport
+    return totals
+
+
+def goals_view(
+    totals: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    goals: Mapping[str, GoalSettings],
+    year: int,
+) -> list[dict[str, Any]]:
+    """Progress towards each configured yearly target, from the year-to-date totals."""
+    progress: list[dict[str, Any]] = []
+    for sport in SPORT_FAMILIES:
+        goal = goals.get(sport)
+        if goal is None:
+            continue
+        ytd = totals.get(sport, {}).get("year_to_date", {})
+        for metric in GOAL_METRICS:
+            target = getattr(goal, metric)
+            if target is None:
+                continue
+            current = ytd.get(metric, 0)
+            progress.append(
+                {
+                    "sport": sport,
+                    "year": year,
+                    "metric": metric,
+                    "target": target,
+                    "current": current,
+                    "progress_ratio": round(current / target, 4) if target else 0.0,
+                }
+            )
+    return progress
+
+
+def build_summary(
+    athlete: Mapping[str, Any],
+    activities: Sequence[Mapping[str, Any]],
+    stats: Mapping[str, Any],
+    options: SummaryOptions,
+    *,
+    latest_detail: Mapping[str, Any] | None = None,
+    fetched_at: float,
+) -> dict[str, Any]:
+    """The cacheable body: athlete, public activities (newest first), totals, goals.
+
+    Views of the response (the summary with its recent slice, the activities list) are cut
+    from this by :func:`summary_response` and :func:`activities_response`.
+    """
+    public = public_activities(activities)[: options.activities_max]
+    photo = primary_photo_url(latest_detail)
+    views = [
+        activity_view(a, options, photo if i == 0 and latest_detail is not None else None)
+        for i, a in enumerate(public)
+    ]
+    totals = totals_view(stats)
+    year = dt.datetime.fromtimestamp(fetched_at, dt.UTC).year
+    return {
+        "athlete": athlete_view(athlete, options),
+        "activities": views,
+        "totals": totals,
+        "goals": goals_view(totals, options.goals, year),
+    }
+
+
+def meta(fetched_at: float, now: float, stale: bool) -> dict[str, Any]:
+    return {
+        "fetched_at": dt.datetime.fromtimestamp(fetched_at, dt.UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
+        "age_seconds": max(0, int(now - fetched_at)),
+        "stale": stale,
+    }
+
+
+def summary_response(body: Mapping[str, Any], recent_count: int) -> dict[str, Any]:
+    """The summary without its meta: latest activity, a few recent ones, totals, goals."""
+    activities = list(body.get("activities") or [])
+    return {
+        "athlete": body["athlete"],
+        "latest_activity": activities[0] if activities else None,
+        "recent_activities": activities[:recent_count],
+        "totals": body["totals"],
+        "goals": body.get("goals") or [],
+    }
+
+
+def activities_response(body: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    activities = list(body.get("activities") or [])
+    return {"athlete_id": body["athlete"]["id"], "activities": activities[:limit]}
+
+
+def without_activity(body: Mapping[str, Any], activity_id: int) -> dict[str, Any]:
+    """The body minus one activity (deleted, or made private): hidden at once, before the
+    rebuild that follows confirms it."""
+    activities = [a for a in body.get("activities") or [] if a.get("id") != activity_id]
+    return {**body, "activities": activities}

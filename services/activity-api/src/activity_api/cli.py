@@ -1,0 +1,117 @@
+"""``paceline webhook subscribe|list|delete``: manage Strava's push subscription.
+
+Contributed to the ``paceline`` command through the ``paceline.commands`` entry point. The
+verify token comes from settings (``PACELINE_WEBHOOK_VERIFY_TOKEN``), never from arguments.
+``subscribe`` records the new subscription's id in Redis, where activity-api reads it to
+accept events (``PACELINE_WEBHOOK_SUBSCRIPTION_ID`` overrides it). Strava validates the
+callback while ``subscribe`` waits, so activity-api must be reachable at the callback URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from paceline.runtime import Runtime
+from paceline.strava_api import StravaAPI
+from paceline.upstream import UpstreamError
+
+from activity_api.events import SUBSCRIPTION_KEY, expected_subscription
+
+CALLBACK_PATH = "/webhooks/strava"
+
+
+def default_callback(runtime: Runtime) -> str | None:
+    settings = runtime.settings
+    if settings.public_url is None:
+        return None
+    return f"{str(settings.public_url).rstrip('/')}{settings.path_prefix}{CALLBACK_PATH}"
+
+
+def cmd_subscribe(args: argparse.Namespace, runtime: Runtime) -> int:
+    token = runtime.settings.webhook_verify_token
+    if token is None:
+        print("paceline: set PACELINE_WEBHOOK_VERIFY_TOKEN first", file=sys.stderr)
+        return 2
+    callback = args.callback_url or default_callback(runtime)
+    if not callback:
+        print(
+            "paceline: give --callback-url or set PACELINE_PUBLIC_URL "
+            f"(the callback is <public url><path prefix>{CALLBACK_PATH})",
+            file=sys.stderr,
+        )
+        return 2
+    subscription_id = StravaAPI(runtime).create_subscription(callback, token.get_secret_value())
+    runtime.redis.set(SUBSCRIPTION_KEY, subscription_id)
+    print(f"subscribed: id {subscription_id}, callback {callback}")
+    configured = runtime.settings.webhook_subscription_id
+    if configured is not None and configured != subscription_id:
+        print(
+            f"note: PACELINE_WEBHOOK_SUBSCRIPTION_ID is {configured}; set it to "
+            f"{subscription_id} or unset it, or events will be refused",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
+    subscriptions = StravaAPI(runtime).list_subscriptions()
+    accepted = expected_subscription(runtime)
+    if not subscriptions:
+        print("no push subscription (create one with: paceline webhook subscribe)")
+        return 0
+    for item in subscriptions:
+        mark = "  (accepted by activity-api)" if item.get("id") == accepted else ""
+        print(
+            f"{item.get('id')}  {item.get('callback_url')}  created {item.get('created_at')}{mark}"
+        )
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, runtime: Runtime) -> int:
+    api = StravaAPI(runtime)
+    subscription_id = args.id
+    if subscription_id is None:
+        existing = api.list_subscriptions()
+        if not existing:
+            print("no push subscription to delete")
+            return 0
+        subscription_id = int(existing[0]["id"])
+    api.delete_subscription(subscription_id)
+    recorded = runtime.redis.get(SUBSCRIPTION_KEY)
+    if recorded is not None and int(recorded) == subscription_id:
+        runtime.redis.delete(SUBSCRIPTION_KEY)
+    print(f"deleted push subscription {subscription_id}")
+    return 0
+
+
+def _guarded(handler: object) -> object:
+    def run(args: argparse.Namespace, runtime: Runtime) -> int:
+        try:
+            return handler(args, runtime)  # type: ignore[operator,no-any-return]
+        except UpstreamError as error:
+            print(f"paceline: Strava: {error}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("webhook", help="manage the Strava push subscription (webhooks)")
+    actions = parser.add_subparsers(dest="webhook_action", required=True, metavar="ACTION")
+
+    subscribe = actions.add_parser(
+        "subscribe", help="create the subscription (Strava validates the callback at once)"
+    )
+    subscribe.add_argument(
+        "--callback-url",
+        help=f"where Strava posts events (default: PACELINE_PUBLIC_URL + prefix + {CALLBACK_PATH})",
+    )
+    subscribe.set_defaults(handler=_guarded(cmd_subscribe))
+
+    listing = actions.add_parser("list", help="show the application's subscription")
+    listing.set_defaults(handler=_guarded(cmd_list))
+
+    delete = actions.add_parser("delete", help="delete the subscription")
+    delete.add_argument("id", nargs="?", type=int, help="subscription id (default: the one)")
+    delete.set_defaults(handler=_guarded(cmd_delete))

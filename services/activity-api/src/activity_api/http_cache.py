@@ -1,0 +1,53 @@
+"""HTTP caching for the public JSON: weak ETags, 304s, and Cache-Control a CDN can use.
+
+The ETag covers what the data says, not its ``meta`` (whose ``age_seconds`` changes every
+second): two answers with the same ETag show the same athlete, activities and totals. It is
+weak (``W/``) for that reason. ``stale`` is part of it, so a client learns when data turns
+stale or fresh again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Response, jsonify, request
+from paceline.settings import Settings
+
+
+def etag_for(payload: Mapping[str, Any], stale: bool) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{text}|{int(stale)}".encode()).hexdigest()[:32]
+    return digest
+
+
+def cache_control(settings: Settings) -> str:
+    return (
+        f"public, max-age={settings.http_max_age_seconds}, "
+        f"stale-while-revalidate={settings.http_stale_while_revalidate_seconds}"
+    )
+
+
+def cached_json(
+    payload: Mapping[str, Any], meta: Mapping[str, Any], *, stale: bool, settings: Settings
+) -> Response:
+    """200 with the payload and its meta, or 304 when the client already has this data."""
+    tag = etag_for(payload, stale)
+    if request.if_none_match and request.if_none_match.contains_weak(tag):
+        response = Response(status=304)
+    else:
+        response = jsonify({**payload, "meta": dict(meta)})
+    response.set_etag(tag, weak=True)
+    response.headers["Cache-Control"] = cache_control(settings)
+    return response
+
+
+def unavailable(error: str, message: str, retry_after: int) -> Response:
+    """503 with Retry-After and a JSON error; never cached by a CDN."""
+    response = jsonify(error=error, message=message, retry_after_seconds=retry_after)
+    response.status_code = 503
+    response.headers["Retry-After"] = str(retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response

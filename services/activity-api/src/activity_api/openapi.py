@@ -1,0 +1,379 @@
+"""``GET /openapi.json``: the OpenAPI 3.1 description of activity-api.
+
+Kept true by tests: real responses are validated against these schemas, and schemathesis
+drives every operation from this description looking for server errors and mismatches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from paceline.web.app import runtime_of
+
+bp = Blueprint("openapi", __name__)
+
+ATHLETE_ID_PATTERN = "^[1-9][0-9]{0,19}$"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> Any:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_NUMBER = {"type": "number"}
+_INT = {"type": "integer"}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_INT64_MAX = 2**63 - 1
+_ID = {"type": "integer", "minimum": 1, "maximum": _INT64_MAX}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "retry_after_seconds": {"type": "integer", "minimum": 1},
+        },
+    },
+    "Meta": {
+        "type": "object",
+        "required": ["fetched_at", "age_seconds", "stale"],
+        "additionalProperties": False,
+        "properties": {
+            "fetched_at": {"type": "string", "format": "date-time"},
+            "age_seconds": {"type": "integer", "minimum": 0},
+            "stale": {
+                "type": "boolean",
+                "description": "true when the data is older than its freshness window, was "
+                "changed at the provider, or could not be refreshed (provider down or rate "
+                "budget spent)",
+            },
+        },
+    },
+    "Athlete": {
+        "type": "object",
+        "required": ["id", "display_name", "avatar_url", "profile_url"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _INT,
+            "display_name": {"type": "string"},
+            "avatar_url": _NULLABLE_STRING,
+            "profile_url": {"type": "string"},
+        },
+    },
+    "Activity": {
+        "type": "object",
+        "description": "A public activity. Map and coordinates appear only for accounts that "
+        "opted in (PACELINE_SHOW_MAPS_ACCOUNTS).",
+        "required": [
+            "id",
+            "name",
+            "sport_type",
+            "start_time_local",
+            "timezone",
+            "distance_m",
+            "moving_time_s",
+            "elapsed_time_s",
+            "elevation_gain_m",
+            "average_speed_m_per_s",
+            "pace_s_per_km",
+            "photo_url",
+            "url",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "id": _INT,
+            "name": {"type": "string"},
+            "sport_type": {"type": "string"},
+            "start_time_local": {
+                "type": ["string", "null"],
+                "description": "local start time with its UTC offset (ISO 8601)",
+            },
+            "timezone": {"type": ["string", "null"], "description": "IANA time zone"},
+            "distance_m": _NUMBER,
+            "moving_time_s": _INT,
+            "elapsed_time_s": _INT,
+            "elevation_gain_m": _NUMBER,
+            "average_speed_m_per_s": _NUMBER,
+            "pace_s_per_km": {"type": ["number", "null"], "description": "runs only"},
+            "photo_url": _NULLABLE_STRING,
+            "url": {"type": "string"},
+            "map_polyline": _NULLABLE_STRING,
+            "start_latlng": {
+                "type": ["array", "null"],
+                "items": _NUMBER,
+                "minItems": 2,
+                "maxItems": 2,
+            },
+            "end_latlng": {
+                "type": ["array", "null"],
+                "items": _NUMBER,
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        },
+    },
+    "PeriodTotals": {
+        "type": "object",
+        "required": ["count", "distance_m", "moving_time_s", "elevation_gain_m"],
+        "additionalProperties": False,
+        "properties": {
+            "count": _INT,
+            "distance_m": _NUMBER,
+            "moving_time_s": _INT,
+            "elevation_gain_m": _NUMBER,
+        },
+    },
+    "SportTotals": {
+        "type": "object",
+        "required": ["recent_4_weeks", "year_to_date", "all_time"],
+        "additionalProperties": False,
+        "properties": {
+            "recent_4_weeks": _ref("PeriodTotals"),
+            "year_to_date": _ref("PeriodTotals"),
+            "all_time": _ref("PeriodTotals"),
+        },
+    },
+    "Goal": {
+        "type": "object",
+        "required": ["sport", "year", "metric", "target", "current", "progress_ratio"],
+        "additionalProperties": False,
+        "properties": {
+            "sport": {"enum": ["run", "ride", "swim"]},
+            "year": _INT,
+            "metric": {"enum": ["distance_m", "moving_time_s", "elevation_gain_m", "count"]},
+            "target": _NUMBER,
+            "current": _NUMBER,
+            "progress_ratio": _NUMBER,
+        },
+    },
+    "Summary": {
+        "type": "object",
+        "required": [
+            "athlete",
+            "latest_activity",
+            "recent_activities",
+            "totals",
+            "goals",
+            "meta",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "athlete": _ref("Athlete"),
+            "latest_activity": {"oneOf": [_ref("Activity"), {"type": "null"}]},
+            "recent_activities": {"type": "array", "items": _ref("Activity")},
+            "totals": {
+                "type": "object",
+                "required": ["run", "ride", "swim"],
+                "additionalProperties": False,
+                "properties": {
+                    "run": _ref("SportTotals"),
+                    "ride": _ref("SportTotals"),
+                    "swim": _ref("SportTotals"),
+                },
+            },
+            "goals": {"type": "array", "items": _ref("Goal")},
+            "meta": _ref("Meta"),
+        },
+    },
+    "Activities": {
+        "type": "object",
+        "required": ["athlete_id", "activities", "meta"],
+        "additionalProperties": False,
+        "properties": {
+            "athlete_id": _INT,
+            "activities": {"type": "array", "items": _ref("Activity")},
+            "meta": _ref("Meta"),
+        },
+    },
+    "WebhookEvent": {
+        "type": "object",
+        "required": ["object_type", "aspect_type", "object_id", "owner_id", "subscription_id"],
+        "properties": {
+            "object_type": {"enum": ["activity", "athlete"]},
+            "aspect_type": {"enum": ["create", "update", "delete"]},
+            "object_id": _ID,
+            "owner_id": _ID,
+            "subscription_id": _ID,
+            "event_time": {"type": "integer", "minimum": 0, "maximum": _INT64_MAX},
+            "updates": {
+                "type": "object",
+                "maxProperties": 20,
+                "propertyNames": {"maxLength": 64},
+                "additionalProperties": {"type": "string"},
+            },
+        },
+    },
+    "WebhookAnswer": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"enum": ["accepted", "ignored"]}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
+    },
+}
+
+_CACHE_HEADERS = {
+    "ETag": {"description": "weak validator of the data", "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "public, max-age and stale-while-revalidate",
+        "schema": {"type": "string"},
+    },
+}
+_RETRY = {
+    "Retry-After": {
+        "description": "seconds to wait before asking again",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+_ATHLETE_ID = {
+    "name": "athlete_id",
+    "in": "path",
+    "required": True,
+    "description": "Strava athlete id of a connected account",
+    "schema": {"type": "string", "pattern": ATHLETE_ID_PATTERN},
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+}
+_ERROR = _ref("Error")
+
+
+def _read_responses(schema: str, *, bad_request: bool = False) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": _json(_ref(schema), "from the cache (meta says how old)", _CACHE_HEADERS),
+        "304": {"description": "not modified since the ETag given", "headers": _CACHE_HEADERS},
+        "404": _json(_ERROR, "no such connected account"),
+        "503": _json(_ERROR, "nothing cached and the provider cannot be asked now", _RETRY),
+    }
+    if bad_request:
+        responses["400"] = _json(_ERROR, "invalid query parameter")
+    return responses
+
+
+def document(activities_max: int) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "paceline activity-api",
+            "version": "1.0.0",
+            "description": "Cached, public activity summaries for personal sites, and Strava "
+            "webhooks. Units are SI and every field name says its unit. Private activities "
+            "are never shown.",
+        },
+        "paths": {
+            "/v1/strava/summary": {
+                "get": {
+                    "operationId": "primarySummary",
+                    "summary": "The primary account's summary",
+                    "parameters": [_IF_NONE_MATCH],
+                    "responses": _read_responses("Summary"),
+                }
+            },
+            "/v1/strava/athletes/{athlete_id}/summary": {
+                "get": {
+                    "operationId": "athleteSummary",
+                    "summary": "A connected athlete's summary",
+                    "parameters": [_ATHLETE_ID, _IF_NONE_MATCH],
+                    "responses": _read_responses("Summary"),
+                }
+            },
+            "/v1/strava/athletes/{athlete_id}/activities": {
+                "get": {
+                    "operationId": "athleteActivities",
+                    "summary": "A connected athlete's latest public activities",
+                    "parameters": [
+                        _ATHLETE_ID,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": activities_max,
+                                "default": min(10, activities_max),
+                            },
+                        },
+                        _IF_NONE_MATCH,
+                    ],
+                    "responses": _read_responses("Activities", bad_request=True),
+                }
+            },
+            "/webhooks/strava": {
+                "get": {
+                    "operationId": "validateWebhookSubscription",
+                    "summary": "Strava's push-subscription validation",
+                    "parameters": [
+                        {"name": "hub.mode", "in": "query", "schema": {"type": "string"}},
+                        {"name": "hub.challenge", "in": "query", "schema": {"type": "string"}},
+                        {"name": "hub.verify_token", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["hub.challenge"],
+                                "properties": {"hub.challenge": {"type": "string"}},
+                            },
+                            "the challenge, echoed",
+                        ),
+                        "400": _json(_ERROR, "not a subscription validation"),
+                        "403": _json(_ERROR, "verify token does not match"),
+                    },
+                },
+                "post": {
+                    "operationId": "receiveWebhookEvent",
+                    "summary": "One Strava event; queued and processed asynchronously",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("WebhookEvent")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("WebhookAnswer"), "queued, or ignored (unknown owner)"),
+                        "400": _json(_ERROR, "not a Strava event"),
+                        "403": _json(_ERROR, "not our subscription"),
+                        "413": _json(_ERROR, "body too large"),
+                    },
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "responses": {"200": _json(_ref("Health"), "the process is alive")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": _json(_ref("Health"), "ready to serve"),
+                        "503": _json(_ref("Health"), "not ready (Redis unreachable, draining)"),
+                    },
+                }
+            },
+        },
+        "components": {"schemas": SCHEMAS},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Any:
+    return jsonify(document(runtime_of().settings.summary_activities_max))

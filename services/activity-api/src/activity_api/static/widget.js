@@ -1,0 +1,246 @@
+/* paceline widget: <paceline-activity> shows your latest activity and year-to-date totals.
+ *
+ *   <script src="https://fit.example.com/api/widget.js" defer></script>
+ *   <paceline-activity sport="run" units="metric" theme="auto" layout="card"></paceline-activity>
+ *
+ * Attributes: api (base URL; default: where this script came from), athlete (id; default: the
+ * site's primary account), sport (all|run|ride|swim), units (metric|imperial),
+ * theme (auto|light|dark), layout (card|compact).
+ * Every piece of text is set with textContent: names from Strava are data, never markup.
+ */
+(function () {
+  "use strict";
+  if (!window.customElements || customElements.get("paceline-activity")) return;
+
+  var script = document.currentScript;
+  var DEFAULT_API = script && script.src ? script.src.replace(/\/widget\.js(\?.*)?$/, "") : "";
+  var FAMILIES = {
+    run: ["Run", "TrailRun", "VirtualRun"],
+    ride: ["Ride", "GravelRide", "MountainBikeRide", "VirtualRide", "EBikeRide", "EMountainBikeRide", "Velomobile", "Handcycle"],
+    swim: ["Swim"]
+  };
+  var CSS =
+    ":host{display:block;max-width:420px;font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;" +
+    "--bg:#fff;--fg:#1d1d1f;--muted:#6b6b70;--line:#e4e4e7;--accent:#fc4c02}" +
+    ":host([data-theme=dark]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c}" +
+    "@media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c}}" +
+    ".card{background:var(--bg);color:var(--fg);border:1px solid var(--line);border-radius:12px;padding:14px 16px}" +
+    "a{color:inherit}h3{margin:0 0 2px;font-size:16px}.muted{color:var(--muted);font-size:12px}" +
+    ".stats{display:flex;flex-wrap:wrap;gap:6px 18px;margin:10px 0}.stat b{display:block;font-size:15px}" +
+    ".stat span{color:var(--muted);font-size:11px;text-transform:uppercase;letter-spacing:.04em}" +
+    "img{width:100%;border-radius:8px;margin-top:8px;display:block}" +
+    ".bar{height:6px;background:var(--line);border-radius:3px;overflow:hidden;margin-top:4px}" +
+    ".bar i{display:block;height:100%;background:var(--accent);transition:width .6s ease}" +
+    ".note{margin-top:8px;font-size:12px;color:var(--muted)}.foot{margin-top:10px;font-size:11px;color:var(--muted)}" +
+    ".foot a{color:var(--accent);font-weight:600;text-decoration:none}" +
+    ".loading{animation:pulse 1.2s ease-in-out infinite}@keyframes pulse{50%{opacity:.45}}" +
+    "@media (prefers-reduced-motion:reduce){.loading{animation:none}.bar i{transition:none}}" +
+    ":host([layout=compact]) img,:host([layout=compact]) .recent{display:none}";
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = String(text);
+    return node;
+  }
+  function link(href, text) {
+    var a = el("a", null, text);
+    if (/^https?:\/\//.test(href || "")) a.href = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    return a;
+  }
+  function stat(value, label) {
+    var s = el("div", "stat");
+    s.appendChild(el("b", null, value));
+    s.appendChild(el("span", null, label));
+    return s;
+  }
+  function duration(seconds) {
+    seconds = Math.round(seconds || 0);
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var mm = (h && m < 10 ? "0" : "") + m, ss = (s < 10 ? "0" : "") + s;
+    return h ? h + ":" + mm + ":" + ss : mm + ":" + ss;
+  }
+  function ago(seconds) {
+    if (seconds < 90) return "a minute ago";
+    if (seconds < 5400) return Math.round(seconds / 60) + " minutes ago";
+    if (seconds < 129600) return Math.round(seconds / 3600) + " hours ago";
+    return Math.round(seconds / 86400) + " days ago";
+  }
+
+  function Units(imperial) {
+    this.imperial = imperial;
+  }
+  Units.prototype.distance = function (m) {
+    return this.imperial ? (m / 1609.344).toFixed(2) + " mi" : (m / 1000).toFixed(2) + " km";
+  };
+  Units.prototype.total = function (m) {
+    var v = this.imperial ? m / 1609.344 : m / 1000;
+    return (v >= 100 ? Math.round(v).toLocaleString() : v.toFixed(1)) + (this.imperial ? " mi" : " km");
+  };
+  Units.prototype.elevation = function (m) {
+    return this.imperial ? Math.round(m * 3.28084) + " ft" : Math.round(m) + " m";
+  };
+  Units.prototype.pace = function (sPerKm) {
+    var s = this.imperial ? sPerKm * 1.609344 : sPerKm;
+    return duration(s) + (this.imperial ? " /mi" : " /km");
+  };
+  Units.prototype.speed = function (mps) {
+    return this.imperial ? (mps * 2.23694).toFixed(1) + " mph" : (mps * 3.6).toFixed(1) + " km/h";
+  };
+
+  function localDate(activity) {
+    var when = activity.start_time_local;
+    if (!when) return "";
+    var options = { weekday: "short", day: "numeric", month: "short", year: "numeric" };
+    try {
+      if (activity.timezone) options.timeZone = activity.timezone;
+      return new Date(when).toLocaleDateString(undefined, options);
+    } catch (e) {
+      delete options.timeZone;
+      return new Date(when).toLocaleDateString(undefined, options);
+    }
+  }
+
+  class PacelineActivity extends HTMLElement {
+    static get observedAttributes() {
+      return ["api", "athlete", "sport", "units", "theme", "layout"];
+    }
+    constructor() {
+      super();
+      this.root = this.attachShadow({ mode: "open" });
+      this.data = null;
+      this.state = "loading";
+    }
+    connectedCallback() {
+      this.load();
+    }
+    attributeChangedCallback() {
+      if (this.isConnected) this.render();
+    }
+    url() {
+      var api = (this.getAttribute("api") || DEFAULT_API).replace(/\/$/, "");
+      var athlete = this.getAttribute("athlete");
+      return api + (athlete ? "/v1/strava/athletes/" + encodeURIComponent(athlete) + "/summary" : "/v1/strava/summary");
+    }
+    load() {
+      var self = this;
+      this.state = this.data ? this.state : "loading";
+      this.render();
+      fetch(this.url(), { headers: { Accept: "application/json" }, credentials: "omit" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          self.data = data;
+          self.state = data.meta && data.meta.stale ? "stale" : "ready";
+          self.render();
+        })
+        .catch(function () {
+          self.state = self.data ? "stale" : "unavailable";
+          self.render();
+          clearTimeout(self.retry);
+          self.retry = setTimeout(function () { self.load(); }, 60000);
+        });
+    }
+    render() {
+      var theme = this.getAttribute("theme") || "auto";
+      this.setAttribute("data-theme", /^(light|dark|auto)$/.test(theme) ? theme : "auto");
+      this.setAttribute("data-state", this.state);
+      var root = this.root;
+      while (root.firstChild) root.removeChild(root.firstChild);
+      root.appendChild(el("style", null, CSS));
+      var card = el("div", "card");
+      card.setAttribute("part", "card");
+      root.appendChild(card);
+      if (this.state === "loading") {
+        card.appendChild(el("div", "loading muted", "Loading activity\u2026"));
+        return;
+      }
+      if (!this.data) {
+        card.appendChild(el("div", "unavailable", "Activity data is unavailable right now."));
+        card.appendChild(el("div", "note", "Please check back a little later."));
+        this.footer(card);
+        return;
+      }
+      this.content(card, this.data);
+    }
+    content(card, data) {
+      var units = new Units(this.getAttribute("units") === "imperial");
+      var sport = (this.getAttribute("sport") || "all").toLowerCase();
+      var family = FAMILIES[sport];
+      var pool = (data.recent_activities || []).slice();
+      if (data.latest_activity && !pool.length) pool.push(data.latest_activity);
+      var latest = family ? pool.filter(function (a) { return family.indexOf(a.sport_type) >= 0; })[0] : data.latest_activity;
+      var athlete = data.athlete || {};
+      var head = el("div", "muted");
+      head.appendChild(link(athlete.profile_url, athlete.display_name || "Athlete"));
+      card.appendChild(head);
+      if (latest) {
+        var title = el("h3", "name");
+        title.appendChild(link(latest.url, latest.name || latest.sport_type));
+        card.appendChild(title);
+        card.appendChild(el("div", "muted date", localDate(latest) + " \u00b7 " + latest.sport_type));
+        var stats = el("div", "stats");
+        stats.appendChild(stat(units.distance(latest.distance_m || 0), "Distance"));
+        stats.appendChild(stat(duration(latest.moving_time_s), "Time"));
+        if (latest.pace_s_per_km) stats.appendChild(stat(units.pace(latest.pace_s_per_km), "Pace"));
+        else stats.appendChild(stat(units.speed(latest.average_speed_m_per_s || 0), "Speed"));
+        stats.appendChild(stat(units.elevation(latest.elevation_gain_m || 0), "Elevation"));
+        card.appendChild(stats);
+        if (latest.photo_url && /^https?:\/\//.test(latest.photo_url)) {
+          var img = el("img");
+          img.src = latest.photo_url;
+          img.alt = latest.name || "Activity photo";
+          img.loading = "lazy";
+          img.onerror = function () { img.remove(); };
+          card.appendChild(img);
+        }
+      } else {
+        card.appendChild(el("div", "muted", "No recent " + (family ? sport + "s" : "activities") + " yet."));
+      }
+      this.totals(card, data, sport, units);
+      if (this.state === "stale" && data.meta) {
+        card.appendChild(el("div", "note stale", "Updated " + ago(data.meta.age_seconds || 0) + "; Strava is not answering right now."));
+      }
+      this.footer(card);
+    }
+    totals(card, data, sport, units) {
+      var sports = FAMILIES[sport] ? [sport] : ["run", "ride", "swim"];
+      var totals = data.totals || {};
+      var box = el("div", "ytd");
+      sports.forEach(function (name) {
+        var ytd = totals[name] && totals[name].year_to_date;
+        if (!ytd || !ytd.count) return;
+        var row = el("div", "stats");
+        row.appendChild(stat(units.total(ytd.distance_m), name + " this year"));
+        row.appendChild(stat(ytd.count, "activities"));
+        row.appendChild(stat(duration(ytd.moving_time_s), "time"));
+        box.appendChild(row);
+      });
+      (data.goals || []).forEach(function (goal) {
+        if (sports.indexOf(goal.sport) < 0) return;
+        var fmt = goal.metric === "distance_m" ? units.total.bind(units) : goal.metric === "elevation_gain_m" ? units.elevation.bind(units) : goal.metric === "moving_time_s" ? duration : String;
+        var pct = Math.max(0, Math.min(1, goal.progress_ratio || 0));
+        var g = el("div", "goal");
+        g.appendChild(el("div", "muted", goal.year + " " + goal.sport + " goal: " + fmt(goal.current) + " of " + fmt(goal.target) + " (" + Math.round(pct * 100) + "%)"));
+        var bar = el("div", "bar");
+        var fill = el("i");
+        fill.style.width = pct * 100 + "%";
+        bar.appendChild(fill);
+        g.appendChild(bar);
+        box.appendChild(g);
+      });
+      card.appendChild(box);
+    }
+    footer(card) {
+      var foot = el("div", "foot");
+      var a = link("https://www.strava.com", "Powered by Strava");
+      foot.appendChild(a);
+      card.appendChild(foot);
+    }
+  }
+  customElements.define("paceline-activity", PacelineActivity);
+})();

@@ -1,0 +1,48 @@
+"""The embeddable widget: ``/widget.js`` and a demo page at ``/widget/demo``.
+
+The script is static and dependency-free; it is read once at start and served with a strong
+ETag, so browsers and CDNs revalidate cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.resources import files
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request
+
+bp = Blueprint("widget", __name__, template_folder="templates")
+
+WIDGET_JS = files("activity_api").joinpath("static/widget.js").read_bytes()
+WIDGET_ETAG = hashlib.sha256(WIDGET_JS).hexdigest()[:20]
+
+
+@bp.get("/widget.js")
+def widget_js() -> Any:
+    response = Response(WIDGET_JS, mimetype="application/javascript")
+    response.set_etag(WIDGET_ETAG)
+    response.headers["Cache-Control"] = "public, max-age=3600, stale-while-revalidate=86400"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response.make_conditional(request)
+
+
+@bp.get("/widget/demo")
+def widget_demo() -> Any:
+    base = request.script_root  # "/api" behind the ingress, "" locally
+    api_url = request.host_url.rstrip("/") + base
+    widget_url = f"{api_url}/widget.js"
+    snippet = (
+        f'<script src="{widget_url}" defer></script>\n'
+        '<paceline-activity sport="run" units="metric" theme="auto"></paceline-activity>'
+    )
+    html = render_template(
+        "widget_demo.html", api_url=api_url, widget_url=widget_url, snippet=snippet
+    )
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; connect-src 'self'; img-src * data:; "
+        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    )
+    return response

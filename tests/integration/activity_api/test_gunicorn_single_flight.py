@@ -1,0 +1,142 @@
+"""Real gunicorn, four worker processes, fifty concurrent cache misses: one build."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fixtures.redis import RedisServer, free_port
+from tests.integration.activity_api.conftest import HarnessFactory, make_athlete
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def worker_pids(master: int) -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+            pids.add(int(entry.name))
+    return pids
+
+
+@pytest.fixture
+def gunicorn_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PACELINE_", "GUNICORN_"))}
+    env.update(
+        {
+            "PACELINE_REDIS_URL": redis_server.url,
+            "PACELINE_LOG_LEVEL": "WARNING",
+            "GUNICORN_WORKERS": "4",
+            "GUNICORN_ACCESS_LOG": "0",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def start_gunicorn(tmp_path: Path) -> Iterator[object]:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+        port = free_port()
+        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+        log = (tmp_path / "gunicorn.log").open("wb")
+        process = subprocess.Popen(
+            [
+                str(GUNICORN),
+                "--config",
+                "python:activity_api.gunicorn_conf",
+                "activity_api.app:create_app()",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()[-2000:]
+            try:
+                ready = requests.get(f"{url}/readyz", timeout=1).status_code == 200
+            except requests.RequestException:
+                ready = False
+            if ready and len(worker_pids(process.pid)) == 4:
+                return url, process
+            time.sleep(0.1)
+        pytest.fail("gunicorn did not start four ready workers within 30 s")
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_fifty_concurrent_misses_across_four_workers_build_once(
+    harness_factory: HarnessFactory,
+    gunicorn_env: dict[str, str],
+    start_gunicorn: object,
+    tmp_path: Path,
+) -> None:
+    h = harness_factory()
+    account = h.connect(make_athlete(h.sandbox))
+    h.sandbox.fault("/api/v3/athlete", latency_ms=800, times=1)  # a slow build: all 50 overlap
+    env = {
+        **gunicorn_env,
+        "PACELINE_STRAVA_BASE_URL": h.sandbox.url,
+        "PACELINE_STRAVA_CLIENT_ID": h.sandbox.client_id,
+        "PACELINE_STRAVA_CLIENT_SECRET": h.sandbox.client_secret,
+    }
+    url, _process = start_gunicorn(env)  # type: ignore[operator]
+
+    barrier = threading.Barrier(50)
+
+    def ask(_: int) -> tuple[int, int]:
+        barrier.wait()
+        response = requests.get(f"{url}/v1/strava/athletes/{account}/summary", timeout=30)
+        return response.status_code, response.json()["athlete"]["id"]
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(ask, range(50)))
+
+    assert answers == [(200, int(account))] * 50
+    assert h.api_calls() == {
+        "GET /api/v3/athlete": 1,
+        "GET /api/v3/athlete/activities": 1,
+        "GET /api/v3/athletes/{id}/stats": 1,
+        "GET /api/v3/activities/{id}": 1,
+    }
+    # Several worker processes served summaries (each wrote its own metric file).
+    served_by = {
+        match.group(1)
+        for path in (tmp_path / "prom").iterdir()
+        if (match := re.match(r"counter_(\d+)\.db", path.name))
+    }
+    assert len(served_by) >= 2, served_by
+    metrics = requests.get(f"{url}/metrics", timeout=5).text
+    assert 'paceline_summary_builds_total{provider="strava",result="built",trigger="miss"} 1.0' in (
+        metrics
+    )

@@ -1,0 +1,84 @@
+"""SummaryCache in a real Redis: invalidation generations, deletion races, activity drops."""
+
+from __future__ import annotations
+
+import redis
+from paceline import keys
+from paceline.cache import SummaryCache
+from paceline.clock import ManualClock
+
+BODY = {"athlete": {"id": 1}, "activities": [{"id": 2}, {"id": 1}], "totals": {}, "goals": []}
+
+
+def cache_with_credential(client: redis.Redis, clock: ManualClock) -> SummaryCache:
+    client.hset(keys.credential_key("strava", "1"), "record", "{}")
+    return SummaryCache(client, clock)
+
+
+def test_an_event_during_a_build_keeps_the_entry_dirty(redis_client: redis.Redis) -> None:
+    clock = ManualClock()
+    cache = cache_with_credential(redis_client, clock)
+    cache.put("strava", "1", BODY, fetched_at=clock.now(), generation=0)
+    assert cache.invalidate("strava", "1")
+
+    started_from = cache.generation("strava", "1")  # a build starts after the first event
+    assert cache.invalidate("strava", "1")  # a second event arrives while it runs
+    cache.put("strava", "1", BODY, fetched_at=clock.now() + 1, generation=started_from)
+    entry = cache.get("strava", "1")
+    assert entry is not None and entry.dirty  # the second change is not lost
+
+    cache.put(
+        "strava", "1", BODY, fetched_at=clock.now() + 2, generation=cache.generation("strava", "1")
+    )
+    entry = cache.get("strava", "1")
+    assert entry is not None and not entry.dirty
+
+
+def test_invalidating_nothing_cached_does_nothing(redis_client: redis.Redis) -> None:
+    cache = cache_with_credential(redis_client, ManualClock())
+    assert not cache.invalidate("strava", "1")
+    assert cache.get("strava", "1") is None
+
+
+def test_a_build_cannot_write_back_a_deleted_accounts_data(redis_client: redis.Redis) -> None:
+    clock = ManualClock()
+    cache = cache_with_credential(redis_client, clock)
+    redis_client.delete(keys.credential_key("strava", "1"))  # deauthorized mid-build
+    assert not cache.put("strava", "1", BODY, fetched_at=clock.now(), generation=0)
+    assert cache.get("strava", "1") is None
+
+
+def test_an_older_build_never_overwrites_a_newer_one(redis_client: redis.Redis) -> None:
+    clock = ManualClock()
+    cache = cache_with_credential(redis_client, clock)
+    cache.put("strava", "1", {**BODY, "goals": ["new"]}, fetched_at=clock.now(), generation=0)
+    assert not cache.put("strava", "1", BODY, fetched_at=clock.now() - 5, generation=0)
+    entry = cache.get("strava", "1")
+    assert entry is not None and entry.body["goals"] == ["new"]
+
+
+def test_drop_activity_and_forget(redis_client: redis.Redis) -> None:
+    clock = ManualClock()
+    cache = cache_with_credential(redis_client, clock)
+    cache.put("strava", "1", BODY, fetched_at=clock.now(), generation=0)
+    assert cache.drop_activity("strava", "1", 2)
+    entry = cache.get("strava", "1")
+    assert entry is not None and [a["id"] for a in entry.body["activities"]] == [1]
+    assert not cache.drop_activity("strava", "1", 99)
+    cache.set_cooldown("strava", "1", 30)
+    assert cache.cooldown_left("strava", "1") == 30
+    clock.advance(10)
+    assert cache.cooldown_left("strava", "1") == 20
+    cache.forget("strava", "1")
+    assert cache.get("strava", "1") is None
+    assert cache.cooldown_left("strava", "1") == 0
+
+
+def test_freshness(redis_client: redis.Redis) -> None:
+    clock = ManualClock()
+    cache = cache_with_credential(redis_client, clock)
+    cache.put("strava", "1", BODY, fetched_at=clock.now(), generation=0)
+    entry = cache.get("strava", "1")
+    assert entry is not None
+    assert entry.is_fresh(clock.now() + 899, 900)
+    assert not entry.is_fresh(clock.now() + 900, 900)

@@ -1,0 +1,233 @@
+"""Strava webhooks end to end: validation, spoofing, one rebuild per change, deauthorization,
+at-least-once processing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from activity_api.cli import cmd_subscribe
+from activity_api.events import GROUP, STREAM, SUBSCRIPTION_KEY, WebhookConsumer
+from paceline import keys
+from paceline.cache import summary_key
+
+from tests.integration.activity_api.conftest import (
+    SUBSCRIPTION_ID,
+    VERIFY_TOKEN,
+    Harness,
+    HarnessFactory,
+    make_athlete,
+)
+
+
+def event(owner: str, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "aspect_type": "create",
+        "event_time": int(time.time()),
+        "object_id": 1,
+        "object_type": "activity",
+        "owner_id": int(owner),
+        "subscription_id": SUBSCRIPTION_ID,
+        "updates": {},
+    }
+    body.update(fields)
+    return body
+
+
+def test_subscription_validation_echoes_the_challenge(harness: Harness) -> None:
+    ok = harness.client.get(
+        "/webhooks/strava",
+        query_string={
+            "hub.mode": "subscribe",
+            "hub.challenge": "15f7d1a91c1f40f8a748fd134752feb3",
+            "hub.verify_token": VERIFY_TOKEN,
+        },
+    )
+    assert ok.status_code == 200
+    assert ok.get_json() == {"hub.challenge": "15f7d1a91c1f40f8a748fd134752feb3"}
+    wrong = harness.client.get(
+        "/webhooks/strava",
+        query_string={"hub.mode": "subscribe", "hub.challenge": "x", "hub.verify_token": "nope"},
+    )
+    assert wrong.status_code == 403
+    assert "x" not in wrong.get_json().values()
+
+
+def test_spoofed_events_change_nothing(harness: Harness) -> None:
+    account = harness.connect(make_athlete(harness.sandbox))
+    path = f"/v1/strava/athletes/{account}/summary"
+    before = harness.client.get(path).get_json()
+    calls = harness.api_calls()
+
+    wrong_subscription = harness.client.post(
+        "/webhooks/strava", json=event(account, subscription_id=SUBSCRIPTION_ID + 1)
+    )
+    assert wrong_subscription.status_code == 403
+    unknown_owner = harness.client.post("/webhooks/strava", json=event("31337"))
+    assert unknown_owner.status_code == 200
+    assert unknown_owner.get_json() == {"status": "ignored"}
+    deauth_spoof = harness.client.post(
+        "/webhooks/strava",
+        json=event(
+            account,
+            object_type="athlete",
+            aspect_type="update",
+            updates={"authorized": "false"},
+            subscription_id=1,
+        ),
+    )
+    assert deauth_spoof.status_code == 403
+    garbage = harness.client.post("/webhooks/strava", data="not json")
+    assert garbage.status_code == 400
+
+    assert harness.runtime.redis.xlen(STREAM) == 0
+    harness.consumer.run_once(block_ms=10)
+    assert harness.runtime.store.get("strava", account) is not None
+    after = harness.client.get(path).get_json()
+    assert after["meta"] == before["meta"]
+    assert harness.api_calls() == calls
+
+
+def test_an_event_is_queued_and_answered_fast(harness: Harness) -> None:
+    account = harness.connect(make_athlete(harness.sandbox))
+    started = time.perf_counter()
+    response = harness.client.post("/webhooks/strava", json=event(account))
+    assert time.perf_counter() - started < 1.0  # Strava wants it within 2 s
+    assert response.get_json() == {"status": "accepted"}
+    assert harness.runtime.redis.xlen(STREAM) == 1
+    assert harness.total_api_calls() == 0  # nothing fetched while answering
+
+
+def test_a_new_activity_causes_exactly_one_rebuild(
+    harness_factory: HarnessFactory, serve: Any
+) -> None:
+    h = harness_factory(webhook_subscription_id=None)
+    url = serve(h.app)
+    account = h.connect(make_athlete(h.sandbox, photos_on_latest=0))
+    path = f"/v1/strava/athletes/{account}/summary"
+    assert h.client.get(path).status_code == 200
+
+    # The real handshake: `paceline webhook subscribe` asks Strava, Strava calls us back.
+    import argparse
+
+    assert cmd_subscribe(argparse.Namespace(callback_url=f"{url}/webhooks/strava"), h.runtime) == 0
+    assert h.runtime.redis.get(SUBSCRIPTION_KEY) is not None
+
+    for _ in range(300):
+        h.client.get(path)
+    calls_before = h.api_calls()
+    h.sandbox.add_activity(int(account), name="Lunch run", emit_webhook=True)
+    deliveries = h.sandbox.deliveries(wait=5)["deliveries"]
+    assert deliveries[-1]["status"] == 200
+
+    assert h.consumer.run_once(block_ms=100) == 1
+    for _ in range(300):
+        body = h.client.get(path).get_json()
+    assert body["latest_activity"]["name"] == "Lunch run"
+    assert body["meta"]["stale"] is False
+    calls_after = h.api_calls()
+    rebuild = {k: n - calls_before.get(k, 0) for k, n in calls_after.items()}
+    rebuild = {k: n for k, n in rebuild.items() if n}
+    assert rebuild == {
+        "GET /api/v3/athlete": 1,
+        "GET /api/v3/athlete/activities": 1,
+        "GET /api/v3/athletes/{id}/stats": 1,
+    }
+    assert h.runtime.redis.xpending(STREAM, GROUP)["pending"] == 0
+
+
+def test_an_event_for_an_uncached_summary_costs_nothing(harness: Harness) -> None:
+    account = harness.connect(make_athlete(harness.sandbox))
+    harness.client.post("/webhooks/strava", json=event(account))
+    assert harness.consumer.run_once(block_ms=10) == 1
+    assert harness.total_api_calls() == 0
+
+
+def test_deauthorization_deletes_the_credential_and_cached_data(harness: Harness) -> None:
+    account = harness.connect(make_athlete(harness.sandbox))
+    keep = harness.connect(make_athlete(harness.sandbox))
+    for who in (account, keep):
+        assert harness.client.get(f"/v1/strava/athletes/{who}/summary").status_code == 200
+    assert harness.runtime.redis.exists(summary_key("strava", account))
+
+    response = harness.client.post(
+        "/webhooks/strava",
+        json=event(
+            account,
+            object_type="athlete",
+            aspect_type="update",
+            object_id=int(account),
+            updates={"authorized": "false"},
+        ),
+    )
+    assert response.status_code == 200
+    harness.consumer.run_once(block_ms=10)
+
+    assert harness.runtime.store.get("strava", account) is None
+    assert not harness.runtime.redis.exists(summary_key("strava", account))
+    assert not harness.runtime.redis.exists(keys.credential_key("strava", account))
+    assert harness.client.get(f"/v1/strava/athletes/{account}/summary").status_code == 404
+    assert harness.client.get(f"/v1/strava/athletes/{keep}/summary").status_code == 200
+    # the durable mirror forgot it too, so a Redis restore cannot bring it back
+    assert all(c.account_id != account for c in harness.runtime.store.mirror.load_all())
+
+
+def test_a_deleted_activity_disappears_at_once_even_if_the_rebuild_fails(
+    harness: Harness,
+) -> None:
+    account = harness.connect(make_athlete(harness.sandbox))
+    path = f"/v1/strava/athletes/{account}/summary"
+    latest = harness.client.get(path).get_json()["latest_activity"]
+    harness.sandbox.fault("/api/v3/*", status=500)
+    harness.client.post(
+        "/webhooks/strava", json=event(account, aspect_type="delete", object_id=latest["id"])
+    )
+    harness.consumer.run_once(block_ms=10)
+    body = harness.client.get(path).get_json()
+    assert body["latest_activity"]["id"] != latest["id"]
+    assert latest["id"] not in [a["id"] for a in body["recent_activities"]]
+    assert body["meta"]["stale"] is True
+    # the event stays pending for a retry
+    assert harness.runtime.redis.xpending(STREAM, GROUP)["pending"] == 1
+
+
+def test_an_event_whose_consumer_died_is_reclaimed_and_processed(
+    harness_factory: HarnessFactory,
+) -> None:
+    h = harness_factory(webhook_retry_idle_seconds=0.2)
+    account = h.connect(make_athlete(h.sandbox, photos_on_latest=0))
+    h.client.get(f"/v1/strava/athletes/{account}/summary")
+    h.client.post("/webhooks/strava", json=event(account))
+
+    dead = WebhookConsumer(h.runtime, h.summaries, h.summaries.cache, name="dead-worker")
+    from activity_api.events import ensure_group
+
+    ensure_group(h.runtime.redis)
+    taken = h.runtime.redis.xreadgroup(GROUP, dead.name, {STREAM: ">"}, count=10)
+    assert len(taken[0][1]) == 1  # delivered to a worker that then died before XACK
+    assert h.consumer.run_once(block_ms=10) == 0  # not idle long enough yet
+
+    time.sleep(0.3)
+    before = h.total_api_calls()
+    assert h.consumer.run_once(block_ms=10) == 1
+    assert h.total_api_calls() - before == 3  # rebuilt once
+    assert h.runtime.redis.xpending(STREAM, GROUP)["pending"] == 0
+
+
+def test_consumer_thread_processes_events_by_itself(harness: Harness) -> None:
+    account = harness.connect(make_athlete(harness.sandbox, photos_on_latest=0))
+    path = f"/v1/strava/athletes/{account}/summary"
+    harness.client.get(path)
+    harness.sandbox.add_activity(int(account), name="Track session")
+    harness.consumer.block_ms = 100
+    harness.consumer.start()
+    harness.client.post("/webhooks/strava", json=event(account))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if harness.client.get(path).get_json()["latest_activity"]["name"] == "Track session":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the consumer thread did not refresh the summary")
+    harness.consumer.stop()

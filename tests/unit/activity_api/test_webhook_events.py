@@ -1,0 +1,65 @@
+"""Parsing Strava webhook events: only Strava's shape gets into the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from activity_api.events import InvalidEvent, WebhookEvent, parse_event
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "aspect_type": "create",
+        "event_time": 1_767_225_600,
+        "object_id": 1360128428,
+        "object_type": "activity",
+        "owner_id": 134815,
+        "subscription_id": 120475,
+        "updates": {},
+    }
+    base.update(fields)
+    return base
+
+
+def test_a_strava_event_round_trips_through_stream_fields() -> None:
+    parsed = parse_event(event(aspect_type="update", updates={"title": "Messy", "private": True}))
+    assert parsed.updates == {"title": "Messy", "private": "true"}
+    assert WebhookEvent.from_fields(parsed.to_fields()) == parsed
+    assert parsed.kind == "activity.update"
+    assert parsed.hides_activity
+
+
+def test_deauthorization_is_recognised() -> None:
+    parsed = parse_event(
+        event(object_type="athlete", aspect_type="update", updates={"authorized": "false"})
+    )
+    assert parsed.is_deauthorization
+    assert parsed.kind == "athlete.deauthorize"
+
+
+def test_delete_hides_the_activity_and_a_title_change_does_not() -> None:
+    assert parse_event(event(aspect_type="delete")).hides_activity
+    assert not parse_event(event(aspect_type="update", updates={"title": "x"})).hides_activity
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "text",
+        event(object_type="club"),
+        event(aspect_type="destroy"),
+        event(object_id="12"),
+        event(owner_id=-1),
+        event(subscription_id=True),
+        event(updates=["a"]),
+        event(updates={"x": {"nested": 1}}),
+        event(event_time=-5),
+        {k: v for k, v in event().items() if k != "owner_id"},
+    ],
+)
+def test_anything_else_is_rejected(body: Any) -> None:
+    with pytest.raises(InvalidEvent):
+        parse_event(body)
