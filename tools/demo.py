@@ -195,6 +195,27 @@ def run_refresher(env: dict[str, str]) -> None:
     say(f"token-refresher exited {result.returncode}: {last}")
 
 
+def subscribe_webhooks(env: dict[str, str], api_url: str) -> None:
+    """Ask the sandbox to push activity events to activity-api, as Strava would."""
+    result = subprocess.run(
+        [
+            str(BIN / "paceline"),
+            "webhook",
+            "subscribe",
+            "--callback-url",
+            f"{api_url}/webhooks/strava",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"paceline demo: webhook subscription failed: {result.stderr.strip()}")
+    say(result.stdout.strip() or "webhooks subscribed")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=8080)
@@ -229,6 +250,10 @@ def main() -> int:
             "PACELINE_ADMIN_PASSWORD_HASH": generate_password_hash(password),
             "PACELINE_SESSION_SECRET": secrets.token_urlsafe(32),
             "PACELINE_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
+            # a yearly goal, so the widget shows its progress bar
+            "PACELINE_SUMMARY_GOALS": os.environ.get(
+                "PACELINE_SUMMARY_GOALS", '{"run": {"distance_m": 2000000}}'
+            ),
         }
         if not real_strava:
             sandbox_port = pick_port(args.sandbox_port)
@@ -281,6 +306,7 @@ def main() -> int:
             account = connect_demo_athlete(gateway_url, password)
             say(f"connected the sandbox's demo athlete {account} through the OAuth flow")
             run_refresher(env)
+            subscribe_webhooks(env, api_url)
 
         print(flush=True)
         print(f"  widget demo   : {api_url}/widget/demo", flush=True)

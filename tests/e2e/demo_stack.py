@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.fixtures.redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-URL_LINE = re.compile(r"^\s+([a-z -]+?)\s*:\s+(http://\S+)")
+URL_LINE = re.compile(r"^\s+([A-Za-z -]+?)\s*:\s+(http://\S+)")
 
 
 @dataclass
@@ -24,6 +24,7 @@ class DemoStack:
     urls: dict[str, str] = field(default_factory=dict)
     password: str = ""
     sandbox_url: str = ""
+    redis_url: str = ""
 
     def read_until_running(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
@@ -44,6 +45,9 @@ class DemoStack:
             sandbox = re.search(r"provider sandbox .* on (http://\S+)", line)
             if sandbox:
                 self.sandbox_url = sandbox.group(1)
+            redis_line = re.search(r"[Rr]edis[- ]server on (127\.0\.0\.1:\d+)", line)
+            if redis_line:
+                self.redis_url = f"redis://{redis_line.group(1)}/0"
             if "running; press Ctrl-C" in line:
                 return
         raise AssertionError("make demo did not come up in time:\n" + "".join(self.output))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 
 from tests.e2e.demo_stack import DemoStack, alive, group_members, start_demo
@@ -104,7 +105,7 @@ def browser() -> Iterator[Any]:
 
 
 def open_widget(browser: Any, demo: DemoStack, selector: str = "#widget-default") -> Any:
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page = browser.new_page(viewport={"width": 1100, "height": 900}, bypass_csp=True)
     page.goto(demo.urls["widget demo"])
     page.wait_for_function(
         f"document.querySelector('{selector}').getAttribute('data-state') !== 'loading'",
@@ -145,7 +146,22 @@ def test_widget_marks_stale_data_when_strava_fails(
     browser: Any, demo: DemoStack, output_dir: Path
 ) -> None:
     requests.get(demo.urls["summary JSON"], timeout=10)  # make sure something is cached
+    athlete, latest = demo_athlete_truth(demo)
     sandbox_control(demo, "POST", "faults", json={"match": "/api/v3/*", "status": 500})
+    # Strava tells us the activity changed; the rebuild fails, so the old summary is served
+    # marked stale while the provider is down.
+    sandbox_control(
+        demo,
+        "POST",
+        "webhooks/emit",
+        json={
+            "object_type": "activity",
+            "aspect_type": "update",
+            "object_id": latest["id"],
+            "owner_id": athlete["id"],
+            "updates": {"title": "renamed"},
+        },
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -166,13 +182,17 @@ def test_widget_marks_stale_data_when_strava_fails(
 def test_widget_shows_unavailable_when_nothing_can_be_served(
     browser: Any, demo: DemoStack, output_dir: Path
 ) -> None:
-    page = browser.new_page()
-    # An athlete the API has never cached, while the provider is down: a 503 for the widget.
+    athlete, _ = demo_athlete_truth(demo)
     sandbox_control(demo, "POST", "faults", json={"match": "/api/v3/*", "status": 500})
+    # Nothing cached any more (as after a fresh install) while the provider is down.
+    store = redis.Redis.from_url(demo.redis_url)
+    store.delete(*store.keys(f"paceline:summary*:strava:{athlete['id']}"))
+    page = browser.new_page(bypass_csp=True)
     try:
+        response = requests.get(demo.urls["summary JSON"], timeout=10)
+        assert response.status_code == 503
+        assert "Retry-After" in response.headers
         page.goto(demo.urls["widget demo"])
-        page.evaluate("document.querySelector('#widget-default').setAttribute('athlete', '999999')")
-        page.evaluate("document.querySelector('#widget-default').load()")
         page.wait_for_function(
             "document.querySelector('#widget-default').getAttribute('data-state') === "
             "'unavailable'",
@@ -183,6 +203,13 @@ def test_widget_shows_unavailable_when_nothing_can_be_served(
     finally:
         sandbox_control(demo, "DELETE", "faults")
         page.close()
+    # and it recovers by itself once the provider answers again
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if requests.get(demo.urls["summary JSON"], timeout=10).status_code == 200:
+            break
+        time.sleep(1)
+    assert requests.get(demo.urls["summary JSON"], timeout=10).status_code == 200
 
 
 def test_activity_names_render_as_text_never_markup(browser: Any, demo: DemoStack) -> None:
@@ -208,7 +235,7 @@ def test_activity_names_render_as_text_never_markup(browser: Any, demo: DemoStac
         time.sleep(0.5)
     assert body["latest_activity"]["name"] == hostile, "the webhook refreshed the summary"
     dialogs: list[str] = []
-    page = browser.new_page()
+    page = browser.new_page(bypass_csp=True)
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(demo.urls["widget demo"])
     page.wait_for_function(

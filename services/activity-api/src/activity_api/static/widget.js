@@ -217,7 +217,7 @@
         var row = el("div", "stats");
         row.appendChild(stat(units.total(ytd.distance_m), name + " this year"));
         row.appendChild(stat(ytd.count, "activities"));
-        row.appendChild(stat(duration(ytd.moving_time_s), "time"));
+        row.appendChild(stat(Math.round((ytd.moving_time_s || 0) / 3600) + " h", "time"));
         box.appendChild(row);
       });
       (data.goals || []).forEach(function (goal) {
