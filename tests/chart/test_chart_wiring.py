@@ -156,7 +156,8 @@ def test_token_refresher_is_a_bounded_forbid_cronjob(render) -> None:
     assert spec["successfulJobsHistoryLimit"] == 3
     assert spec["failedJobsHistoryLimit"] == 3
     job = spec["jobTemplate"]["spec"]
-    assert job["backoffLimit"] == 2
+    # a failed run stays a failed Job; the next scheduled run retries (the refresher backs off)
+    assert job["backoffLimit"] == 0
     assert job["ttlSecondsAfterFinished"] > 0
     assert job["activeDeadlineSeconds"] > 0
     pod = job["template"]["spec"]
