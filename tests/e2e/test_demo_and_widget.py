@@ -97,7 +97,10 @@ def test_widget_weighs_under_10_kb_gzipped(demo: DemoStack) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `make test` (it installs it with apt-get)")
+    from playwright import sync_api as playwright_api
+
     with playwright_api.sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield instance
