@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 
 export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv system-deps test test-unit lint format demo bench test-faults lock clean
+.PHONY: help venv system-deps bench-deps test test-unit lint format demo bench test-faults lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,10 +29,15 @@ $(STAMP): constraints.txt requirements-dev.txt libs/paceline/pyproject.toml serv
 
 venv: $(STAMP) ## create the virtualenv with pinned dependencies
 
-system-deps: ## install redis-server with apt-get where it is missing
-	@command -v redis-server >/dev/null || { \
-		echo "==> installing redis-server (apt-get)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+system-deps: ## install redis-server and chromium (widget tests) with apt-get where missing
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "==> installing$$missing (apt-get)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 	@redis-server --version | head -1
 
 test: venv system-deps tools ## install what tests need and run them all
@@ -53,7 +58,12 @@ format: venv ## apply ruff's formatting and safe fixes
 demo: venv ## run the whole stack on localhost against the sandbox (Ctrl-C stops it)
 	$(BIN)/python tools/demo.py $(DEMO_ARGS)
 
-bench: venv system-deps ## benchmarks; each prints ratios against a baseline from the same run
+bench-deps: ## install wrk (HTTP load generator) with apt-get where it is missing
+	@command -v wrk >/dev/null || { \
+		echo "==> installing wrk (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+
+bench: venv system-deps bench-deps ## benchmarks; each prints ratios against a baseline from the same run
 	$(BIN)/python bench/run.py
 
 test-faults: venv system-deps ## the fault suite (bounded in time, loopback only)

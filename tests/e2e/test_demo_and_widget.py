@@ -190,6 +190,7 @@ def test_widget_shows_unavailable_when_nothing_can_be_served(
     # Nothing cached any more (as after a fresh install) while the provider is down.
     store = redis.Redis.from_url(demo.redis_url)
     store.delete(*store.keys(f"paceline:summary*:strava:{athlete['id']}"))
+    time.sleep(1.5)  # a worker answers from its memory of a read for up to 1 s (memo_seconds)
     page = browser.new_page(bypass_csp=True)
     try:
         response = requests.get(demo.urls["summary JSON"], timeout=10)

@@ -139,6 +139,11 @@ def harness_factory(
             "cors_origins": ORIGIN,
             "http_timeout_seconds": 2.0,
             "summary_build_timeout_seconds": 5.0,
+            # Staleness after summary_fresh_seconds, as without webhooks; the longer freshness
+            # a subscription allows has its own tests.
+            "summary_webhook_fresh_seconds": 1,
+            # Tests change Redis behind the app's back; the per-worker memo has its own tests.
+            "summary_memo_seconds": 0,
         }
         settings.update(overrides)
         runtime = make_runtime(clock=clock, **settings)

@@ -82,3 +82,39 @@ def test_freshness(redis_client: redis.Redis) -> None:
     assert entry is not None
     assert entry.is_fresh(clock.now() + 899, 900)
     assert not entry.is_fresh(clock.now() + 900, 900)
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lookups_are_remembered_briefly_and_own_changes_seen_at_once(
+    redis_client: redis.Redis,
+) -> None:
+    ticks = Ticks()
+    clock = ManualClock()
+    redis_client.hset(keys.credential_key("strava", "1"), "record", "{}")
+    cache = SummaryCache(redis_client, clock, memo_seconds=1.0, monotonic=ticks)
+    assert cache.lookup("strava", "1").entry is None  # a miss is never remembered
+    cache.put("strava", "1", BODY, fetched_at=clock.now(), generation=0)
+    first = cache.lookup("strava", "1")
+    assert first.connected and first.entry is not None
+
+    # Another process changes Redis: this one answers from memory for up to memo_seconds.
+    other = SummaryCache(redis_client, clock)
+    other.invalidate("strava", "1")
+    assert cache.lookup("strava", "1") is first
+    ticks.now += 1.01
+    assert cache.lookup("strava", "1").entry.dirty  # type: ignore[union-attr]
+
+    # Its own changes it sees at once.
+    cache.put("strava", "1", BODY, fetched_at=clock.now() + 1, generation=1)
+    assert not cache.lookup("strava", "1").entry.dirty  # type: ignore[union-attr]
+    cache.forget("strava", "1")
+    assert cache.lookup("strava", "1").entry is None

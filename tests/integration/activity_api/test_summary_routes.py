@@ -66,6 +66,18 @@ def test_primary_summary_is_the_first_connected_account(harness: Harness) -> Non
     assert str(body["athlete"]["id"]) == first
 
 
+def test_a_disconnected_primary_gives_way_at_once(harness: Harness) -> None:
+    first = harness.connect(make_athlete(harness.sandbox))
+    harness.clock.advance(1)
+    second = harness.connect(make_athlete(harness.sandbox))
+    assert str(harness.client.get("/v1/strava/summary").get_json()["athlete"]["id"]) == first
+    harness.runtime.store.delete("strava", first)
+    body = harness.client.get("/v1/strava/summary").get_json()
+    assert str(body["athlete"]["id"]) == second
+    harness.runtime.store.delete("strava", second)
+    assert harness.client.get("/v1/strava/summary").status_code == 404
+
+
 def test_primary_summary_follows_settings(harness_factory: HarnessFactory) -> None:
     h = harness_factory()
     h.connect(make_athlete(h.sandbox))
@@ -184,3 +196,28 @@ def test_a_stale_summary_is_served_at_once_and_refreshed_once(harness: Harness) 
     calls = harness.api_calls()
     assert calls["GET /api/v3/athlete"] == 2
     assert calls["GET /api/v3/athletes/{id}/stats"] == 2
+
+
+def test_with_a_webhook_subscription_a_summary_stays_fresh_longer(
+    harness_factory: HarnessFactory,
+) -> None:
+    h = harness_factory(summary_webhook_fresh_seconds=6 * 3600)
+    account = h.connect(make_athlete(h.sandbox, photos_on_latest=0))
+    path = f"/v1/strava/athletes/{account}/summary"
+    h.client.get(path)
+    h.advance(h.runtime.settings.summary_fresh_seconds + 1)
+    assert h.client.get(path).get_json()["meta"]["stale"] is False  # events keep it current
+    h.advance(6 * 3600, sandbox=True)
+    assert h.client.get(path).get_json()["meta"]["stale"] is True  # the safety net
+    assert h.summaries.wait_idle()
+    assert h.api_calls()["GET /api/v3/athlete"] == 2
+
+
+def test_without_a_subscription_the_short_freshness_holds(harness_factory: HarnessFactory) -> None:
+    h = harness_factory(webhook_subscription_id=None, summary_webhook_fresh_seconds=6 * 3600)
+    account = h.connect(make_athlete(h.sandbox, photos_on_latest=0))
+    path = f"/v1/strava/athletes/{account}/summary"
+    h.client.get(path)
+    h.advance(h.runtime.settings.summary_fresh_seconds + 1)
+    assert h.client.get(path).get_json()["meta"]["stale"] is True
+    assert h.summaries.wait_idle()

@@ -34,6 +34,8 @@ def test_import_input_errors_are_json(gateway: Gateway) -> None:
     assert gateway.post(url, data="refresh_token=abc").status_code == 415
     assert gateway.post(url, json=["abc"]).status_code == 400
     assert gateway.post(url, json={"refresh_token": 7}).status_code == 400
+    # a string, as the schema asks, but not one token: the documented 422
+    assert gateway.post(url, json={"refresh_token": "   "}).status_code == 422
     unknown = gateway.post(f"{PREFIX}/import/nope", json={"refresh_token": "abc"})
     assert unknown.status_code == 404 and unknown.get_json()["error"] == "unknown_provider"
     too_big = gateway.post(url, json={"refresh_token": "a" * 20_000})

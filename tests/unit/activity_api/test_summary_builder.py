@@ -14,6 +14,7 @@ from paceline.summary import (
     meta,
     primary_photo_url,
     summary_response,
+    with_activity,
     without_activity,
 )
 
@@ -233,6 +234,43 @@ def test_meta_reports_age_and_staleness() -> None:
 def test_dropping_an_activity_hides_it() -> None:
     body = build([activity(2), activity(1)])
     assert [a["id"] for a in without_activity(body, 2)["activities"]] == [1]
+
+
+def test_a_new_activity_is_patched_in_as_a_rebuild_would_show_it() -> None:
+    older = activity(1, start_date="2026-02-27T06:30:00Z")
+    photos = {"primary": {"urls": {"100": "https://cdn.example/s.jpg"}}}
+    newer = activity(2, start_date="2026-03-01T06:30:00Z", total_photo_count=1, photos=photos)
+    more_stats = {**STATS, "ytd_run_totals": {**STATS["ytd_run_totals"], "count": 21}}
+    patched = with_activity(build([older]), 2, newer, more_stats, SummaryOptions(), year=2026)
+    rebuilt = build_summary(
+        ATHLETE,
+        [newer, older],
+        more_stats,
+        SummaryOptions(),
+        latest_detail=newer,
+        fetched_at=FETCHED_AT,
+    )
+    assert patched == rebuilt
+    assert patched["activities"][0]["photo_url"] == "https://cdn.example/s.jpg"
+    assert patched["totals"]["run"]["year_to_date"]["count"] == 21
+
+
+def test_an_activity_gone_or_made_private_is_patched_out() -> None:
+    body = build([activity(2), activity(1)])
+    assert [
+        a["id"]
+        for a in with_activity(body, 2, None, STATS, SummaryOptions(), year=2026)["activities"]
+    ] == [1]
+    hidden = activity(2, visibility="only_me")
+    patched = with_activity(body, 2, hidden, STATS, SummaryOptions(), year=2026)
+    assert [a["id"] for a in patched["activities"]] == [1]
+
+
+def test_a_patched_summary_keeps_the_page_size() -> None:
+    body = build([activity(n, start_date=f"2026-02-{n:02d}T06:30:00Z") for n in (3, 2, 1)])
+    newer = activity(9, start_date="2026-03-01T06:30:00Z")
+    patched = with_activity(body, 9, newer, STATS, SummaryOptions(activities_max=3), year=2026)
+    assert [a["id"] for a in patched["activities"]] == [9, 3, 2]
 
 
 def test_odd_input_does_not_break_the_builder() -> None:

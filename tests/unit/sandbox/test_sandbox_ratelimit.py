@@ -154,3 +154,26 @@ def test_limits_are_per_application(sandbox_app_factory: Callable[..., Flask]) -
     assert other.status_code == 200
     assert usage(other) == ("1,1", "1,1")
     assert set(client.get("/_sandbox/ratelimit").json["usage"]) == {"12345", "777"}
+
+
+def test_each_window_keeps_its_counts_and_refusals_for_later_checks(
+    sandbox_app_factory: Callable[..., Flask],
+) -> None:
+    client = sandbox_app_factory(rate_limit_read="2,100", window_seconds=60).test_client()
+    good = token(client)
+    at(client, BOUNDARY + 1)
+    for _ in range(3):
+        client.get("/api/v3/athlete", headers=bearer(good))
+    at(client, BOUNDARY + 61)
+    client.get("/api/v3/athlete", headers=bearer(good))
+
+    answer = client.get("/_sandbox/ratelimit").json
+    window = BOUNDARY // 60
+    assert answer["window_seconds"] == 60
+    assert answer["windows"]["12345"] == {
+        "overall": [[window, 2], [window + 1, 1]],
+        "read": [[window, 2], [window + 1, 1]],
+        "refused": [[window, 1]],
+    }
+    client.post("/_sandbox/reset")
+    assert client.get("/_sandbox/ratelimit").json["windows"] == {}

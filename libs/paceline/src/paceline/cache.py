@@ -14,8 +14,11 @@ so a build that was in flight when the athlete deauthorized cannot write their d
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -46,15 +49,43 @@ return redis.call('HINCRBY', KEYS[1], 'dirty_gen', 1)
 
 @dataclass(frozen=True)
 class CachedSummary:
-    body: Mapping[str, Any]
+    raw: bytes  # the JSON body exactly as stored: readers that rendered it before skip parsing
     fetched_at: float
     dirty: bool
+
+    @cached_property
+    def body(self) -> Mapping[str, Any]:
+        """The parsed body, parsed on first use only."""
+        parsed: Mapping[str, Any] = json.loads(self.raw)
+        return parsed
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.fetched_at)
 
     def is_fresh(self, now: float, fresh_seconds: float) -> bool:
         return not self.dirty and self.age(now) < fresh_seconds
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a read needs, fetched in one round trip: is the account connected, and its entry."""
+
+    connected: bool
+    entry: CachedSummary | None
+
+
+_FIELDS = ["body", "fetched_at", "dirty_gen", "clean_gen"]
+
+
+def _entry(fields: list[Any]) -> CachedSummary | None:
+    body, fetched_at, dirty_gen, clean_gen = fields
+    if body is None or fetched_at is None:
+        return None
+    return CachedSummary(
+        raw=body if isinstance(body, bytes) else str(body).encode(),
+        fetched_at=float(fetched_at),
+        dirty=int(dirty_gen or 0) > int(clean_gen or 0),
+    )
 
 
 def _dump(body: Mapping[str, Any]) -> str:
@@ -69,26 +100,75 @@ def cooldown_key(provider: str, account_id: str) -> str:
     return keys.account_key("summary-cooldown", provider, account_id)
 
 
+MEMO_LIMIT = 4096  # accounts a process remembers lookups for
+
+
 class SummaryCache:
-    def __init__(self, client: redis.Redis, clock: Clock, *, keep_seconds: int = 30 * 86400):
+    """The cache in Redis; :meth:`lookup` (the read path) may also be answered from memory.
+
+    With ``memo_seconds`` > 0, a process answers :meth:`lookup` for an account from what it
+    read from Redis less than ``memo_seconds`` ago: a page view then costs no round trip at
+    all. Changes this process makes through the cache are seen at once; changes made by other
+    processes up to ``memo_seconds`` later (a small fraction of what the answers' own
+    ``Cache-Control: max-age`` lets browsers and CDNs keep).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: Clock,
+        *,
+        keep_seconds: int = 30 * 86400,
+        memo_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.redis = client
         self.clock = clock
         self.keep_seconds = keep_seconds
+        self.memo_seconds = memo_seconds
+        self._monotonic = monotonic
+        self._memo: dict[tuple[str, str], tuple[float, Lookup]] = {}
+        self._memo_lock = threading.Lock()
+        self._changes = 0  # writes made through this object (a lookup racing one is not kept)
         self._put = client.register_script(_PUT)
         self._invalidate = client.register_script(_INVALIDATE)
 
     def get(self, provider: str, account_id: str) -> CachedSummary | None:
-        raw = self.redis.hmget(
-            summary_key(provider, account_id), ["body", "fetched_at", "dirty_gen", "clean_gen"]
-        )
-        body, fetched_at, dirty_gen, clean_gen = raw
-        if body is None or fetched_at is None:
-            return None
-        return CachedSummary(
-            body=json.loads(body),
-            fetched_at=float(fetched_at),
-            dirty=int(dirty_gen or 0) > int(clean_gen or 0),
-        )
+        return _entry(self.redis.hmget(summary_key(provider, account_id), _FIELDS))
+
+    def lookup(self, provider: str, account_id: str) -> Lookup:
+        """Whether the account's credential exists, and its cached summary: one pipelined
+        round trip, the whole of Redis's part in a cached read (none when remembered)."""
+        memo_key = (provider, account_id)
+        now, changes = self._monotonic(), 0
+        if self.memo_seconds > 0:
+            with self._memo_lock:
+                held = self._memo.get(memo_key)
+                changes = self._changes
+            if held is not None and now < held[0]:
+                return held[1]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hexists(keys.credential_key(provider, account_id), "record")
+        pipe.hmget(summary_key(provider, account_id), _FIELDS)
+        connected, fields = pipe.execute()
+        found = Lookup(bool(connected), _entry(fields))
+        if self.memo_seconds > 0:
+            with self._memo_lock:
+                # Only hits are remembered, and not one read while this process changed things.
+                if found.connected and found.entry is not None and changes == self._changes:
+                    if len(self._memo) >= MEMO_LIMIT:
+                        self._memo.clear()
+                    self._memo[memo_key] = (now + self.memo_seconds, found)
+                else:
+                    self._memo.pop(memo_key, None)
+        return found
+
+    def _changed(self, provider: str, account_id: str) -> None:
+        """This process changed the account's entry: stop answering from memory."""
+        if self.memo_seconds > 0:
+            with self._memo_lock:
+                self._changes += 1
+                self._memo.pop((provider, account_id), None)
 
     def generation(self, provider: str, account_id: str) -> int:
         """The dirty generation now: a build passes it to :meth:`put` when it finishes."""
@@ -114,11 +194,14 @@ class SummaryCache:
                 self.keep_seconds,
             ],
         )
+        self._changed(provider, account_id)
         return int(stored) == 1
 
     def invalidate(self, provider: str, account_id: str) -> bool:
         """Mark the account's summary as changed at the source; False if none is cached."""
-        return int(self._invalidate(keys=[summary_key(provider, account_id)])) > 0
+        bumped = int(self._invalidate(keys=[summary_key(provider, account_id)])) > 0
+        self._changed(provider, account_id)
+        return bumped
 
     def drop_activity(self, provider: str, account_id: str, activity_id: int) -> bool:
         """Remove one activity from the cached body now (deleted or made private)."""
@@ -143,6 +226,7 @@ class SummaryCache:
                         key, "body", json.dumps(trimmed, separators=(",", ":"), sort_keys=True)
                     )
                     pipe.execute()
+                    self._changed(provider, account_id)
                     return True
                 except redis.WatchError:
                     continue
@@ -167,6 +251,8 @@ class SummaryCache:
     # --- deletion ------------------------------------------------------------------------------
     def forget(self, provider: str, account_id: str) -> int:
         """Delete everything cached for the account (deauthorization, disconnect)."""
-        return int(
-            self.redis.delete(summary_key(provider, account_id), cooldown_key(provider, account_id))
+        deleted = self.redis.delete(
+            summary_key(provider, account_id), cooldown_key(provider, account_id)
         )
+        self._changed(provider, account_id)
+        return int(deleted)

@@ -152,6 +152,14 @@ class Settings(BaseSettings):
     # A cached summary is fresh this long; after that it is served stale while one background
     # refresh runs. Webhooks refresh changed summaries long before this.
     summary_fresh_seconds: int = Field(default=900, ge=1)
+    # With a webhook subscription, events report every change to activities and totals; a
+    # summary is then refreshed on a read only once this old (never sooner than the above), a
+    # safety net for what events do not report (a new profile picture, a missed event).
+    summary_webhook_fresh_seconds: int = Field(default=86400, ge=1)
+    # Each worker answers a summary read from memory for this long after reading it from Redis
+    # (0 = always ask Redis): the hot path without a round trip. What other workers or
+    # replicas change shows up this much later (answers carry Cache-Control: max-age anyway).
+    summary_memo_seconds: float = Field(default=1.0, ge=0, le=60)
     # How long a summary is kept at all (what can be served when the provider is down).
     summary_keep_seconds: int = Field(default=30 * 86400, ge=60)
     summary_recent_count: int = Field(default=5, ge=1, le=50)

@@ -277,6 +277,45 @@ def activities_response(body: Mapping[str, Any], limit: int) -> dict[str, Any]:
     return {"athlete_id": body["athlete"]["id"], "activities": activities[:limit]}
 
 
+def with_activity(
+    body: Mapping[str, Any],
+    activity_id: int,
+    detail: Mapping[str, Any] | None,
+    stats: Mapping[str, Any],
+    options: SummaryOptions,
+    *,
+    year: int,
+) -> dict[str, Any]:
+    """The body after one activity was created, changed or removed, without a rebuild.
+
+    ``detail`` is the activity as the API returns it now (None when it is gone or no longer
+    visible); ``stats`` the athlete's totals now. The activity takes its place by start time,
+    newest first, and only the latest activity keeps a photo, as in :func:`build_summary`;
+    the athlete's profile is kept as it was.
+    """
+    kept = [a for a in body.get("activities") or [] if a.get("id") != activity_id]
+    if detail is not None and is_public(detail):
+        kept.append(activity_view(detail, options, primary_photo_url(detail)))
+        kept.sort(key=_start_key, reverse=True)
+    activities = kept[: options.activities_max]
+    for position, view in enumerate(activities):
+        if position > 0 and view.get("photo_url") is not None:
+            activities[position] = {**view, "photo_url": None}
+    totals = totals_view(stats)
+    return {
+        **body,
+        "activities": activities,
+        "totals": totals,
+        "goals": goals_view(totals, options.goals, year),
+    }
+
+
+def _start_key(view: Mapping[str, Any]) -> float:
+    start = view.get("start_time_local")
+    parsed = dt.datetime.fromisoformat(start) if isinstance(start, str) else None
+    return parsed.timestamp() if parsed is not None else 0.0
+
+
 def without_activity(body: Mapping[str, Any], activity_id: int) -> dict[str, Any]:
     """The body minus one activity (deleted, or made private): hidden at once, before the
     rebuild that follows confirms it."""

@@ -1,4 +1,8 @@
-"""Which accounts the public API may show: connected ones only, and which one is primary."""
+"""Which accounts the public API may show: connected ones only, and which one is primary.
+
+Both checks restore credentials from the mirror when they find none and Redis has lost its
+data (:mod:`activity_api.restore`), so an empty Redis does not make accounts look disconnected.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from paceline import keys
 from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
 
+from activity_api.restore import restored_now
+
 # Strava athlete ids are positive integers; anything else is not an account we could have.
 ATHLETE_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 
@@ -17,7 +23,10 @@ def is_connected(runtime: Runtime, account_id: str) -> bool:
     """A credential exists for the account (whatever its state): its summary may be shown."""
     if not ATHLETE_ID.match(account_id):
         return False
-    return bool(runtime.redis.hexists(keys.credential_key(PROVIDER, account_id), "record"))
+    key = keys.credential_key(PROVIDER, account_id)
+    if runtime.redis.hexists(key, "record"):
+        return True
+    return restored_now(runtime) and bool(runtime.redis.hexists(key, "record"))
 
 
 def primary_account(runtime: Runtime) -> str | None:
@@ -28,7 +37,9 @@ def primary_account(runtime: Runtime) -> str | None:
     configured = runtime.settings.primary_account
     if configured:
         return configured if is_connected(runtime, configured) else None
-    members = [account for provider, account in runtime.store.members() if provider == PROVIDER]
+    members = _members(runtime)
+    if not members and restored_now(runtime):
+        members = _members(runtime)
     if not members:
         return None
     pipe = runtime.redis.pipeline(transaction=False)
@@ -41,3 +52,7 @@ def primary_account(runtime: Runtime) -> str | None:
         record = json.loads(raw)
         candidates.append((float(record.get("created_at") or 0.0), account))
     return min(candidates)[1] if candidates else None
+
+
+def _members(runtime: Runtime) -> list[str]:
+    return [account for provider, account in runtime.store.members() if provider == PROVIDER]

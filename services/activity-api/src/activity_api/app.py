@@ -21,7 +21,15 @@ from activity_api import activities, openapi, summary, webhooks, widget
 from activity_api.cors import init_cors
 from activity_api.events import WebhookConsumer
 from activity_api.http_cache import unavailable
+from activity_api.last_good import EXTENSION as LAST_GOOD
+from activity_api.last_good import LastGood
+from activity_api.primary import EXTENSION as PRIMARY
+from activity_api.primary import PrimaryAccount
 from activity_api.queue_metrics import WebhookQueueCollector
+from activity_api.rendering import EXTENSION as RENDERED
+from activity_api.rendering import RenderCache
+from activity_api.restore import EXTENSION as RESTORE
+from activity_api.restore import CredentialsNotRestored, MirrorRestore
 from activity_api.summaries import EXTENSION, Summaries
 
 SERVICE = "activity-api"
@@ -41,11 +49,20 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     settings = runtime.settings
 
-    cache = SummaryCache(runtime.redis, runtime.clock, keep_seconds=settings.summary_keep_seconds)
+    cache = SummaryCache(
+        runtime.redis,
+        runtime.clock,
+        keep_seconds=settings.summary_keep_seconds,
+        memo_seconds=settings.summary_memo_seconds,
+    )
     summaries = Summaries(runtime, cache)
     consumer = WebhookConsumer(runtime, summaries, cache)
     app.extensions[EXTENSION] = summaries
+    app.extensions[PRIMARY] = PrimaryAccount(runtime)
+    app.extensions[RENDERED] = RenderCache()
     app.extensions[CONSUMER] = consumer
+    app.extensions[RESTORE] = MirrorRestore()
+    app.extensions[LAST_GOOD] = LastGood()
     app.extensions["paceline.collectors"].append(WebhookQueueCollector(runtime.redis))
 
     for blueprint in (summary.bp, activities.bp, webhooks.bp, openapi.bp, widget.bp):
@@ -55,6 +72,10 @@ def create_app(
     @app.errorhandler(redis.RedisError)
     def store_unavailable(error: redis.RedisError) -> Any:
         return unavailable("store_unavailable", "the cache is unreachable; try again shortly", 5)
+
+    @app.errorhandler(CredentialsNotRestored)
+    def store_restoring(error: CredentialsNotRestored) -> Any:
+        return unavailable("store_restoring", str(error), error.retry_after)
 
     start = settings.webhook_consumer if start_background is None else start_background
     if start and "strava" in runtime.providers:

@@ -12,11 +12,12 @@ strava`` (one ``XADD``), so Strava gets its 200 in milliseconds. Processing is a
   nothing, since an invalidated summary stays marked dirty and the next read refreshes it;
 * processing is idempotent, so a redelivery is harmless.
 
-What an event does (the payload is never trusted, only used to know *whose* data changed):
-activity create/update/delete invalidates that athlete's summary and rebuilds it from the API
-(a deleted activity, or one made private, is dropped from the cached summary at once); an
-athlete deauthorization (``updates.authorized == "false"``) deletes the credential and
-everything cached for the account.
+What an event does (the payload is never trusted, only used to know *which* data changed):
+activity create/update/delete invalidates that athlete's summary and refreshes exactly that
+activity from the API, with the athlete's totals (two calls, not a rebuild; a deleted
+activity, or one made private, is dropped from the cached summary at once); an athlete
+deauthorization (``updates.authorized == "false"``) deletes the credential and everything
+cached for the account.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
 
 from activity_api.summaries import BUILT, Summaries
+from activity_api.summaries import SUBSCRIPTION_KEY as SUBSCRIPTION_KEY
 
 log = logging.getLogger(__name__)
 
 STREAM = f"{keys.NAMESPACE}:webhooks:{PROVIDER}"
 GROUP = "activity-api"
-SUBSCRIPTION_KEY = f"{keys.NAMESPACE}:webhook:subscription:{PROVIDER}"
 STREAM_MAXLEN = 100_000
 OBJECT_TYPES = ("activity", "athlete")
 ASPECT_TYPES = ("create", "update", "delete")
@@ -360,7 +361,12 @@ class WebhookConsumer:
             self.cache.drop_activity(PROVIDER, account, event.object_id)
         if not self.cache.invalidate(PROVIDER, account):
             return "not_cached"  # nobody asked for this summary: nothing to refresh
-        outcome = self.summaries.rebuild(account, trigger="webhook")
+        if event.object_type == "activity":
+            outcome = self.summaries.refresh_activity(
+                account, event.object_id, gone=event.hides_activity, trigger="webhook"
+            )
+        else:
+            outcome = self.summaries.rebuild(account, trigger="webhook")
         if outcome in (BUILT, "busy"):
             # "busy": a build is running; if it started before our invalidation the entry
             # stays dirty and the next read refreshes again.

@@ -11,16 +11,27 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, jsonify, request
 from paceline.settings import Settings
 
+if TYPE_CHECKING:
+    from activity_api.rendering import Rendered
+
 
 def etag_for(payload: Mapping[str, Any], stale: bool) -> str:
+    return etags_for(payload)[int(stale)]
+
+
+def etags_for(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """The tags of ``payload`` served fresh and served stale."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(f"{text}|{int(stale)}".encode()).hexdigest()[:32]
-    return digest
+    return _digest(f"{text}|0"), _digest(f"{text}|1")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def cache_control(settings: Settings) -> str:
@@ -31,14 +42,14 @@ def cache_control(settings: Settings) -> str:
 
 
 def cached_json(
-    payload: Mapping[str, Any], meta: Mapping[str, Any], *, stale: bool, settings: Settings
+    rendered: Rendered, meta: Mapping[str, Any], *, stale: bool, settings: Settings
 ) -> Response:
-    """200 with the payload and its meta, or 304 when the client already has this data."""
-    tag = etag_for(payload, stale)
+    """200 with the rendered view and its meta, or 304 when the client already has this data."""
+    tag = rendered.etag(stale)
     if request.if_none_match and request.if_none_match.contains_weak(tag):
         response = Response(status=304)
     else:
-        response = jsonify({**payload, "meta": dict(meta)})
+        response = Response(rendered.body(meta), mimetype="application/json")
     response.set_etag(tag, weak=True)
     response.headers["Cache-Control"] = cache_control(settings)
     return response

@@ -23,6 +23,7 @@ and the latest public activity's detail only when it has photos (for the primary
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import threading
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paceline import keys, metrics
-from paceline.cache import CachedSummary, SummaryCache
+from paceline.cache import CachedSummary, Lookup, SummaryCache
 from paceline.governor import Priority
 from paceline.lock import KeyLock, Lease
 from paceline.providers import UnknownProvider
@@ -46,12 +47,19 @@ from paceline.strava_api import (
     RefreshInProgress,
     StravaAPI,
 )
-from paceline.summary import SummaryOptions, build_summary, latest_needing_detail
-from paceline.upstream import TransientError, UpstreamError
+from paceline.summary import (
+    SummaryOptions,
+    build_summary,
+    latest_needing_detail,
+    with_activity,
+)
+from paceline.upstream import PermanentError, TransientError, UpstreamError
 
 log = logging.getLogger(__name__)
 
 BUILT = "built"
+SUBSCRIPTION_KEY = f"{keys.NAMESPACE}:webhook:subscription:{PROVIDER}"
+WEBHOOKS_RECHECK_SECONDS = 60.0
 
 
 class SummaryUnavailable(Exception):
@@ -91,6 +99,7 @@ class Summaries:
         # Queued + running refreshes per worker; beyond this, reads simply serve stale.
         self._slots = threading.BoundedSemaphore(threads * 4)
         self._closed = False
+        self._webhooks = (False, 0.0)  # subscription known, until (monotonic)
 
     @property
     def api(self) -> StravaAPI:
@@ -108,11 +117,16 @@ class Summaries:
         )
 
     # --- reading -------------------------------------------------------------------------------
-    def read(self, account_id: str) -> Served:
+    def lookup(self, account_id: str) -> Lookup:
+        """Is the account connected, and what is cached for it (one round trip)."""
+        return self.cache.lookup(PROVIDER, account_id)
+
+    def read(self, account_id: str, found: Lookup | None = None) -> Served:
+        """Serve ``account_id``'s summary; ``found`` is its :meth:`lookup`, if already made."""
         now = self.runtime.clock.now()
-        entry = self.cache.get(PROVIDER, account_id)
+        entry = found.entry if found is not None else self.cache.get(PROVIDER, account_id)
         if entry is not None:
-            if entry.is_fresh(now, self.settings.summary_fresh_seconds):
+            if self.is_fresh(entry, now):
                 metrics.CACHE_REQUESTS.labels("hit").inc()
                 return Served(entry, stale=False)
             metrics.CACHE_REQUESTS.labels("stale").inc()
@@ -120,6 +134,27 @@ class Summaries:
             return Served(entry, stale=True)
         metrics.CACHE_REQUESTS.labels("miss").inc()
         return Served(self._build_or_wait(account_id), stale=False)
+
+    def is_fresh(self, entry: CachedSummary, now: float) -> bool:
+        """Fresh for ``summary_fresh_seconds``; with a webhook subscription (events report
+        every change) for ``summary_webhook_fresh_seconds``. Invalidated is never fresh."""
+        if entry.is_fresh(now, self.settings.summary_fresh_seconds):
+            return True
+        longer = self.settings.summary_webhook_fresh_seconds
+        return entry.is_fresh(now, longer) and self.webhooks_active()
+
+    def webhooks_active(self) -> bool:
+        """A push subscription is configured or recorded (``paceline webhook subscribe``).
+        Read from Redis at most every ``WEBHOOKS_RECHECK_SECONDS`` per worker, and only for
+        summaries past ``summary_fresh_seconds``."""
+        if self.settings.webhook_subscription_id is not None:
+            return True
+        now = time.monotonic()
+        known, until = self._webhooks
+        if now >= until:
+            known = bool(self.runtime.redis.exists(SUBSCRIPTION_KEY))
+            self._webhooks = (known, now + WEBHOOKS_RECHECK_SECONDS)
+        return known
 
     def _build_or_wait(self, account_id: str) -> CachedSummary:
         self._check_cooldown(account_id)
@@ -197,6 +232,25 @@ class Summaries:
             return error.reason
         return BUILT
 
+    def refresh_activity(
+        self, account_id: str, activity_id: int, *, gone: bool, trigger: str
+    ) -> str:
+        """Bring one created, changed or removed activity into the cached summary (webhooks):
+        its detail and the athlete's totals, two calls (one when ``gone``) instead of a
+        rebuild. Like :meth:`rebuild`, runs now if nobody else builds; returns the result."""
+        if self.cache.cooldown_left(PROVIDER, account_id) > 0:
+            return "cooldown"
+        lease = self.locks.try_acquire(build_lock_name(account_id))
+        if lease is None:
+            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "busy").inc()
+            return "busy"
+        patch = _ActivityPatch(activity_id, gone)
+        try:
+            self._build_locked(account_id, lease, Priority.BACKGROUND, trigger, None, patch)
+        except SummaryUnavailable as error:
+            return error.reason
+        return BUILT
+
     def refresh_in_background(self, account_id: str) -> bool:
         """Schedule one refresh unless one runs anywhere, the pool is full or in cooldown."""
         if self._closed or self.cache.cooldown_left(PROVIDER, account_id) > 0:
@@ -232,13 +286,14 @@ class Summaries:
         priority: Priority,
         trigger: str,
         deadline: Deadline | None,
+        patch: _ActivityPatch | None = None,
     ) -> CachedSummary:
         outcome = "failed:5"
         try:
             # Checked again under the lock: a build that failed just before we took the lock
             # has set the cooldown before releasing it.
             self._check_cooldown(account_id)
-            entry = self._build(account_id, priority, trigger, deadline)
+            entry = self._build(account_id, priority, trigger, deadline, patch)
             outcome = BUILT
             return entry
         except SummaryUnavailable as error:
@@ -255,15 +310,25 @@ class Summaries:
             log.warning("could not release a summary build lock", exc_info=True)
 
     def _build(
-        self, account_id: str, priority: Priority, trigger: str, deadline: Deadline | None
+        self,
+        account_id: str,
+        priority: Priority,
+        trigger: str,
+        deadline: Deadline | None,
+        patch: _ActivityPatch | None = None,
     ) -> CachedSummary:
         clock = self.runtime.clock
         started = clock.now()
         timer = time.perf_counter()
         generation = self.cache.generation(PROVIDER, account_id)
         retry = self.settings.summary_retry_seconds
+        base = self.cache.get(PROVIDER, account_id) if patch is not None else None
         try:
-            body = self._fetch(account_id, priority, deadline, started)
+            if base is not None and patch is not None:
+                body = self._fetch_patch(account_id, base, patch, priority, deadline, started)
+                started = base.fetched_at  # the profile is still as fetched then
+            else:
+                body = self._fetch(account_id, priority, deadline, started)
         except UnknownProvider:
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
             raise SummaryUnavailable(
@@ -351,6 +416,31 @@ class Summaries:
             fetched_at=started,
         )
 
+    def _fetch_patch(
+        self,
+        account_id: str,
+        base: CachedSummary,
+        patch: _ActivityPatch,
+        priority: Priority,
+        deadline: Deadline | None,
+        started: float,
+    ) -> dict[str, Any]:
+        api = self.api
+        detail = None
+        if not patch.gone:
+            try:
+                detail = api.activity(account_id, patch.activity_id, priority, deadline)
+            except PermanentError as error:
+                if error.status not in (403, 404):  # gone, or not ours to see: drop it
+                    raise
+        stats = api.stats(account_id, priority, deadline)
+        if not isinstance(stats, Mapping) or not (detail is None or isinstance(detail, Mapping)):
+            raise TransientError("unexpected response shape")
+        year = dt.datetime.fromtimestamp(started, dt.UTC).year
+        return with_activity(
+            base.body, patch.activity_id, detail, stats, self.options(account_id), year=year
+        )
+
     # --- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
         self._closed = True
@@ -369,6 +459,12 @@ class Summaries:
                 return True
             time.sleep(0.01)
         return False
+
+
+@dataclass(frozen=True)
+class _ActivityPatch:
+    activity_id: int
+    gone: bool  # deleted or hidden: nothing to fetch
 
 
 EXTENSION = "activity_api.summaries"

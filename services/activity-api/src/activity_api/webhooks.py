@@ -17,6 +17,7 @@ from paceline.strava_api import PROVIDER
 from paceline.web.app import json_error, runtime_of
 
 from activity_api.events import InvalidEvent, enqueue, expected_subscription, parse_event
+from activity_api.restore import restored_now
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,10 @@ def receive_event() -> Any:
         metrics.WEBHOOK_EVENTS.labels(event.kind, "rejected").inc()
         log.warning("webhook event for another subscription rejected", extra={"type": event.kind})
         return json_error(403, "forbidden", "unknown subscription")
-    known = runtime.redis.hexists(keys.credential_key(PROVIDER, str(event.owner_id)), "record")
+    key = keys.credential_key(PROVIDER, str(event.owner_id))
+    known = runtime.redis.hexists(key, "record")
+    if not known and restored_now(runtime):  # Redis had lost its data: restored just now
+        known = runtime.redis.hexists(key, "record")
     if not known:
         # Strava may still send events for athletes that left; nothing to do, and a non-200
         # would only make it retry.

@@ -40,10 +40,12 @@ def import_token(provider: str) -> Any:
         register_secret(token.strip())
     if provider not in runtime.providers:
         return json_error(404, "unknown_provider", "no provider of that name is configured")
-    if not isinstance(token, str) or not token.strip():
+    if not isinstance(token, str) or not token:
         return json_error(
             400, "bad_request", 'expected a JSON object with a string "refresh_token"'
         )
+    # A string that is not one token (blank, spaces inside) is the documented 422, from
+    # import_refresh_token's own check: it matches the schema, so it is not a 400.
     try:
         stored = import_refresh_token(runtime, provider, token)
     except ImportFailed as error:

@@ -125,7 +125,9 @@ def _usage_json(usage: Usage) -> dict[str, str]:
 
 @bp.get("/ratelimit")
 def get_ratelimit() -> dict[str, Any]:
-    """Usage per application in the current windows, formatted like the headers."""
+    """Usage per application in the current windows, formatted like the headers; and per
+    past short window (index = floor(time / window_seconds)): requests counted per bucket and
+    requests refused with 429."""
     sandbox = get_sandbox()
     config = sandbox.config
     usage = sandbox.limiter.all_usage(sandbox.now(), config)
@@ -135,6 +137,8 @@ def get_ratelimit() -> dict[str, Any]:
             "read": header_pair(config.rate_limit_read),
         },
         "usage": {client: _usage_json(u) for client, u in usage.items()},
+        "window_seconds": config.window_seconds,
+        "windows": sandbox.limiter.history(),
     }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .config import SandboxConfig
 
 OVERALL, READ = "overall", "read"
+REFUSED = "refused"  # requests answered 429, in the window they arrived in
 
 
 @dataclass
@@ -44,12 +45,21 @@ def _over(used: tuple[int, int], limit: tuple[int, int]) -> bool:
     return used[0] >= limit[0] or used[1] >= limit[1]
 
 
+HISTORY_WINDOWS = 10_000
+
+
 class RateLimiter:
-    """Counts /api/v3 requests per application (client id)."""
+    """Counts /api/v3 requests per application (client id).
+
+    Besides the live counters it keeps, per application, what each short window counted in
+    each bucket and how many requests it refused (the last ``HISTORY_WINDOWS`` windows), so a
+    benchmark can check a client's precision window by window after the fact.
+    """
 
     def __init__(self, lock: threading.RLock) -> None:
         self._lock = lock
         self._counters: dict[tuple[str, str], _Counter] = {}
+        self._history: dict[tuple[str, str], dict[int, int]] = {}
 
     def _counter(self, client_id: str, bucket: str, now: float, config: SandboxConfig) -> _Counter:
         counter = self._counters.setdefault((client_id, bucket), _Counter())
@@ -75,13 +85,32 @@ class RateLimiter:
             if _over(usage.overall, config.rate_limit_overall) or (
                 is_read and _over(usage.read, config.rate_limit_read)
             ):
+                self._remember(client_id, REFUSED, now, config, 1)
                 return False, usage
             buckets = (OVERALL, READ) if is_read else (OVERALL,)
             for bucket in buckets:
                 counter = self._counter(client_id, bucket, now, config)
                 counter.short += 1
                 counter.day += 1
+                self._remember(client_id, bucket, now, config, 1)
             return True, self._usage(client_id, now, config)
+
+    def _remember(
+        self, client_id: str, kind: str, now: float, config: SandboxConfig, count: int
+    ) -> None:
+        windows = self._history.setdefault((client_id, kind), {})
+        index = int(now // config.window_seconds)
+        windows[index] = windows.get(index, 0) + count
+        if len(windows) > HISTORY_WINDOWS:
+            del windows[min(windows)]
+
+    def history(self) -> dict[str, dict[str, list[list[int]]]]:
+        """``{client: {"overall"|"read"|"refused": [[window index, count], ...]}}``."""
+        with self._lock:
+            view: dict[str, dict[str, list[list[int]]]] = {}
+            for (client, kind), windows in sorted(self._history.items()):
+                view.setdefault(client, {})[kind] = [[i, n] for i, n in sorted(windows.items())]
+            return view
 
     def set_usage(
         self,
@@ -107,6 +136,7 @@ class RateLimiter:
     def reset(self) -> None:
         with self._lock:
             self._counters.clear()
+            self._history.clear()
 
 
 def header_pair(pair: tuple[int, int]) -> str:

@@ -1,0 +1,389 @@
+"""What the benchmarks share: processes on free loopback ports, seeding, wrk, results.
+
+Every benchmark starts its own ``redis-server``, provider sandbox and gunicorn masters as
+subprocesses (each in its own session, so stopping one stops its workers too) inside a
+temporary directory, and stops them when it ends, whatever happens. Nothing listens beyond
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BIN = Path(sys.executable).parent
+STARTUP_ERRORS = (OSError, redis.RedisError, requests.RequestException)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except STARTUP_ERRORS:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"bench: {what} was not ready within {timeout:.0f} s")
+
+
+def write_result(name: str, result: Mapping[str, Any]) -> Path:
+    """``bench/results/<name>.json``; ``result["plot"]`` rows are ``[label, value, target]``."""
+    path = RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+# --- processes ---------------------------------------------------------------------------------
+@contextmanager
+def child(
+    argv: list[str], log: Path, env: Mapping[str, str] | None = None, stop_timeout: float = 25.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A subprocess in its own session, logging to ``log``; SIGTERM to its group on exit."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            argv,
+            env=dict(env) if env is not None else None,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _check_alive(process: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    if process.poll() is not None:
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise SystemExit(f"bench: {what} exited with {process.returncode}:\n{tail}")
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("bench: redis-server is not installed (make system-deps)")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    argv += ["no", "--dir", str(directory), "--maxclients", "2000"]
+    with child(argv, directory / "redis.log", stop_timeout=10):
+        url = f"redis://127.0.0.1:{port}/0"
+        wait_until(lambda: redis.Redis.from_url(url).ping(), "redis-server")
+        yield url
+
+
+@dataclass
+class Sandbox:
+    """A provider sandbox in another process, reached through its control API."""
+
+    url: str
+    client_id: str = ""
+    client_secret: str = ""
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def control(self, method: str, path: str, **kw: Any) -> Any:
+        response = self.session.request(method, f"{self.url}/_sandbox{path}", timeout=30, **kw)
+        if response.status_code >= 400:
+            raise SystemExit(
+                f"bench: {method} /_sandbox{path}: {response.status_code} {response.text}"
+            )
+        return response.json() if response.content else None
+
+    def now(self) -> float:
+        return float(self.control("GET", "/clock")["now"])
+
+    def advance(self, seconds: float) -> float:
+        return float(self.control("POST", "/clock", json={"advance_seconds": seconds})["now"])
+
+    def calls(self) -> dict[str, Any]:
+        calls: dict[str, Any] = self.control("GET", "/calls")
+        return calls
+
+    def api_calls(self) -> int:
+        """Calls answered under ``/api/v3`` (token posts are not API calls)."""
+        return sum(n for k, n in self.calls()["by_endpoint"].items() if " /api/v3/" in k)
+
+
+@contextmanager
+def sandbox_server(directory: Path, **config: str) -> Iterator[Sandbox]:
+    """``provider-sandbox`` with ``SANDBOX_<KEY>`` settings; rate limits out of the way unless
+    ``rate_limit_overall`` / ``rate_limit_read`` are given."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env.update(
+        SANDBOX_RATE_LIMIT_OVERALL="100000000,100000000",
+        SANDBOX_RATE_LIMIT_READ="100000000,100000000",
+        SANDBOX_SEED_ATHLETES="1",
+    )
+    env.update({f"SANDBOX_{key.upper()}": value for key, value in config.items()})
+    argv = [str(BIN / "provider-sandbox"), "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--log-level", "WARNING"]
+    log = directory / "sandbox.log"
+    with child(argv, log, env, stop_timeout=10) as process:
+        sandbox = Sandbox(f"http://127.0.0.1:{port}")
+
+        def ready() -> bool:
+            _check_alive(process, "provider-sandbox", log)
+            return requests.get(f"{sandbox.url}/_sandbox/healthz", timeout=1).ok
+
+        wait_until(ready, "provider-sandbox")
+        config_now = sandbox.control("GET", "/config")
+        sandbox.client_id = config_now["client_id"]
+        sandbox.client_secret = config_now["client_secret"]
+        yield sandbox
+
+
+def paceline_env(redis_url: str, sandbox: Sandbox, **settings: str) -> dict[str, str]:
+    """The environment of a paceline process wired to this Redis and sandbox."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PACELINE_", "GUNICORN_"))}
+    env.update(
+        PACELINE_REDIS_URL=redis_url,
+        PACELINE_STRAVA_BASE_URL=sandbox.url,
+        PACELINE_STRAVA_CLIENT_ID=sandbox.client_id,
+        PACELINE_STRAVA_CLIENT_SECRET=sandbox.client_secret,
+        PACELINE_SECRET_BACKEND="none",
+        PACELINE_LOG_FORMAT="json",
+    )
+    env.update({f"PACELINE_{key.upper()}": value for key, value in settings.items()})
+    return env
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the master and its workers, live and exited (gunicorn recycles workers
+        after ``max_requests``)."""
+        return tree_cpu_seconds(self.pid)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
+        if int(entry.name) == pid:
+            total += sum(int(f) for f in fields[11:15]) / tick
+        elif int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+@contextmanager
+def gunicorn(
+    name: str,
+    app: str,
+    env: Mapping[str, str],
+    directory: Path,
+    *,
+    workers: int | None = None,
+    pythonpath: Path | None = None,
+) -> Iterator[Server]:
+    """``gunicorn --config python:activity_api.gunicorn_conf <app>`` (the production config,
+    configured by environment) on a free port. ``workers=None`` keeps the config's default."""
+    port = free_port()
+    env = dict(env)
+    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory / f"prom-{name}")
+    if workers is not None:
+        env["GUNICORN_WORKERS"] = str(workers)
+    argv = [str(BIN / "gunicorn"), "--config", "python:activity_api.gunicorn_conf"]
+    if pythonpath is not None:
+        argv += ["--pythonpath", str(pythonpath)]
+    argv.append(app)
+    log = directory / f"{name}.log"
+    with child(argv, log, env) as process:
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            _check_alive(process, name, log)
+            return requests.get(f"{url}/healthz", timeout=2).status_code < 500
+
+        wait_until(ready, name)
+        yield Server(url, process.pid)
+
+
+ACTIVITY_API = "activity_api.app:create_app()"
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """A WSGI app on werkzeug's threaded server in this process (for apps driven by a manual
+    clock, which only an in-process app can share)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --- seeding -----------------------------------------------------------------------------------
+def make_runtime(redis_url: str, sandbox: Sandbox, clock: Any = None, **settings: Any) -> Any:
+    """A paceline runtime in this process, wired to this Redis and sandbox."""
+    from paceline.mirror import NullMirror
+    from paceline.runtime import build_runtime
+    from paceline.settings import load_settings
+
+    config = load_settings(
+        redis_url=redis_url,
+        strava_base_url=sandbox.url,
+        strava_client_id=sandbox.client_id,
+        strava_client_secret=sandbox.client_secret,
+        secret_backend="none",
+        **settings,
+    )
+    return build_runtime(config, mirror=NullMirror(), clock=clock)
+
+
+def connect_athletes(
+    runtime: Any, sandbox: Sandbox, athlete_ids: list[int], threads: int = 4
+) -> list[str]:
+    """Issue each athlete a token pair at the sandbox and store it (``store_tokens``, the path
+    the gateway's callback takes)."""
+    from paceline.connect import store_tokens
+    from paceline.oauth import TokenResponse
+
+    local = threading.local()
+
+    def one(athlete_id: int) -> str:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        response = session.post(
+            f"{sandbox.url}/_sandbox/tokens",
+            json={"athlete_id": athlete_id, "scope": "read,activity:read"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        issued = response.json()
+        account = str(issued["athlete_id"])
+        tokens = TokenResponse(
+            access_token=issued["access_token"],
+            refresh_token=issued["refresh_token"],
+            expires_at=float(issued["expires_at"]),
+            scopes=tuple(issued["scope"].split(",")),
+            account_id=account,
+            display_name=None,
+            rotated=False,
+        )
+        store_tokens(runtime, "strava", account, tokens)
+        return account
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, athlete_ids))
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # socket errors (connect, read, write, timeout) and non-2xx/3xx answers
+
+    def as_json(self) -> dict[str, float | int]:
+        return {
+            "requests_per_second": round(self.requests_per_second, 1),
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "requests": self.requests,
+            "errors": self.errors,
+        }
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"wrk: cannot read the duration {text!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Requests/s, the 50 % and 99 % lines of ``--latency``, and every kind of error."""
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", output, re.MULTILINE))
+    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.MULTILINE)
+    total = re.search(r"^\s+([0-9]+) requests in", output, re.MULTILINE)
+    if rps is None or total is None or set(percentiles) != {"50", "99"}:
+        raise SystemExit(f"bench: could not read wrk's output:\n{output}")
+    errors = 0
+    socket_errors = re.search(r"Socket errors: (.*)$", output, re.MULTILINE)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"[a-z]+ ([0-9]+)", socket_errors.group(1)))
+    bad = re.search(r"Non-2xx or 3xx responses: ([0-9]+)", output)
+    if bad:
+        errors += int(bad.group(1))
+    return WrkResult(
+        float(rps.group(1)),
+        _ms(percentiles["50"]),
+        _ms(percentiles["99"]),
+        int(total.group(1)),
+        errors,
+    )
+
+
+def wrk_binary() -> str:
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("bench: wrk is not installed (make bench installs it with apt-get)")
+    return binary
+
+
+def wrk(url: str, connections: int, seconds: float, threads: int = 2) -> WrkResult:
+    argv = [wrk_binary(), f"-t{min(threads, connections)}", f"-c{connections}"]
+    argv += [f"-d{seconds:g}s", "--timeout", "5s", "--latency", url]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: wrk failed ({done.returncode}): {done.stderr.strip()}")
+    return parse_wrk(done.stdout)

@@ -1,0 +1,83 @@
+"""Answers rendered once per change of the cached summary, not once per request.
+
+A cached read is the hot path of the service: every page view of every widget. Parsing the
+stored JSON, cutting the view out of it, encoding it again and hashing it for the ETag cost
+more than the rest of the request together, yet they change only when the stored summary
+does. So each worker keeps its last rendering per view, keyed by the exact bytes stored in
+Redis: a rebuilt or trimmed summary is different bytes and is rendered afresh; the same bytes
+are the same answer. Only ``meta`` (its age changes every second) is encoded per request and
+spliced in, giving the bytes ``jsonify({**view, "meta": meta})`` would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from paceline.cache import CachedSummary
+
+from activity_api.http_cache import etags_for
+
+View = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    raw: bytes  # the stored summary this view was rendered from
+    head: bytes  # the view's compact JSON without its closing brace
+    fresh_etag: str
+    stale_etag: str
+
+    def etag(self, stale: bool) -> str:
+        return self.stale_etag if stale else self.fresh_etag
+
+    def body(self, meta: Mapping[str, Any]) -> bytes:
+        tail = json.dumps(meta, separators=(",", ":"))
+        return b"".join((self.head, b',"meta":', tail.encode(), b"}\n"))
+
+
+def render(entry: CachedSummary, view: View) -> Rendered:
+    payload = view(entry.body)
+    if not payload:
+        raise ValueError("a view is a non-empty JSON object")
+    text = json.dumps(payload, separators=(",", ":"))
+    fresh, stale = etags_for(payload)
+    return Rendered(entry.raw, text[:-1].encode(), fresh, stale)
+
+
+class RenderCache:
+    """The last rendering of each view (bounded, least recently used dropped first)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._views: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def view(self, key: Hashable, entry: CachedSummary, view: View) -> Rendered:
+        """``view`` of ``entry``'s body, rendered now only if these bytes were not before."""
+        with self._lock:
+            known = self._views.get(key)
+            if known is not None and known.raw == entry.raw:
+                self._views.move_to_end(key)
+                return known
+        rendered = render(entry, view)
+        with self._lock:
+            self._views[key] = rendered
+            self._views.move_to_end(key)
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+        return rendered
+
+
+EXTENSION = "activity_api.rendered"
+
+
+def rendered_of(app: Any = None) -> RenderCache:
+    from flask import current_app
+
+    views: RenderCache = (app or current_app).extensions[EXTENSION]
+    return views

@@ -1,0 +1,59 @@
+"""Answers rendered once per stored summary: the same bytes and tags as rendering each time."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+from activity_api.http_cache import etag_for
+from activity_api.rendering import RenderCache
+from flask import Flask, jsonify
+from paceline.cache import CachedSummary
+from paceline.summary import summary_response
+
+BODY: dict[str, Any] = {
+    "athlete": {"id": 1, "display_name": "Zoë Ünïcode"},
+    "activities": [{"id": 7, "name": "Café run ☕", "distance_m": 5000.0}],
+    "totals": {"run": {"year_to_date": {"count": 3}}},
+    "goals": [],
+}
+META = {"fetched_at": "2026-03-01T07:00:00Z", "age_seconds": 12, "stale": False}
+
+
+def entry(body: dict[str, Any]) -> CachedSummary:
+    return CachedSummary(json.dumps(body).encode(), 0.0, dirty=False)
+
+
+def test_rendered_bytes_are_what_jsonify_gives() -> None:
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    view = partial(summary_response, recent_count=5)
+    rendered = RenderCache().view(("summary", "1"), entry(BODY), view)
+    with app.app_context():
+        expected = jsonify({**view(BODY), "meta": META}).get_data()
+    assert rendered.body(META) == expected
+    assert rendered.etag(False) == etag_for(view(BODY), False)
+    assert rendered.etag(True) == etag_for(view(BODY), True)
+
+
+def test_a_changed_summary_is_rendered_again_and_the_same_one_is_not() -> None:
+    views = RenderCache()
+    calls: list[int] = []
+
+    def view(body: Any) -> dict[str, Any]:
+        calls.append(1)
+        return dict(body)
+
+    first = views.view("k", entry(BODY), view)
+    assert views.view("k", entry(BODY), view) is first
+    changed = views.view("k", entry({**BODY, "goals": [1]}), view)
+    assert changed is not first and b'"goals":[1]' in changed.body(META)
+    assert len(calls) == 2
+
+
+def test_the_render_cache_is_bounded() -> None:
+    views = RenderCache(size=2)
+    for key in ("a", "b", "c"):
+        views.view(key, entry(BODY), dict)
+    assert len(views._views) == 2
