@@ -16,6 +16,15 @@ ALLOWED_REQUEST_HEADERS = "If-None-Match, Cache-Control"
 EXPOSED_HEADERS = "ETag, Retry-After"
 
 
+def add_vary_origin(response: Response) -> None:
+    """``Vary: Origin`` without werkzeug's HeaderSet round trip (this runs on every read)."""
+    vary = response.headers.get("Vary")
+    if not vary:
+        response.headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        response.headers["Vary"] = f"{vary}, Origin"
+
+
 def init_cors(app: Flask, origins: Iterable[str]) -> None:
     allowed = frozenset(origins)
     any_origin = "*" in allowed
@@ -24,7 +33,7 @@ def init_cors(app: Flask, origins: Iterable[str]) -> None:
     def add_cors_headers(response: Response) -> Response:
         if request.blueprint not in PUBLIC_BLUEPRINTS:
             return response
-        response.vary.add("Origin")
+        add_vary_origin(response)
         origin = request.headers.get("Origin")
         if not origin or not (any_origin or origin in allowed):
             return response
