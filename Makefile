@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 
 export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv system-deps bench-deps test test-unit lint format demo bench test-faults lock clean
+.PHONY: help venv system-deps demo-monitoring bench-deps test test-unit lint format demo bench test-faults lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ format: venv ## apply ruff's formatting and safe fixes
 
 demo: venv ## run the whole stack on localhost against the sandbox (Ctrl-C stops it)
 	$(BIN)/python tools/demo.py $(DEMO_ARGS)
+
+demo-monitoring: venv tools ## make demo plus a local Prometheus with the chart's alert rules
+	$(BIN)/python tools/demo.py --monitoring $(DEMO_ARGS)
 
 bench-deps: ## install wrk (HTTP load generator) with apt-get where it is missing
 	@command -v wrk >/dev/null || { \

@@ -11,6 +11,7 @@ started.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -167,7 +168,7 @@ def connect_demo_athlete(gateway_url: str, password: str) -> str:
                 f"paceline demo: connecting the demo athlete failed (HTTP {response.status_code}); "
                 f"see {STATE}/auth-gateway.log"
             )
-        status = browser.get(f"{gateway_url}/", headers={"Accept": "application/json"}, timeout=15)
+        status = browser.get(f"{gateway_url}/accounts", timeout=15)
     accounts = [a.get("account_id") or a.get("account") for a in _accounts(status)]
     return ", ".join(str(a) for a in accounts if a) or "(see the gateway)"
 
@@ -191,8 +192,15 @@ def run_refresher(env: dict[str, str]) -> None:
         timeout=120,
         check=False,
     )
-    last = (result.stdout.strip().splitlines() or [""])[-1]
-    say(f"token-refresher exited {result.returncode}: {last}")
+    counts = "no summary line"
+    for line in reversed(result.stderr.splitlines()):
+        if "refresher pass finished" in line:
+            try:
+                counts = json.dumps(json.loads(line).get("counts", {}))
+            except ValueError:
+                counts = line
+            break
+    say(f"token-refresher exited {result.returncode}: {counts}")
 
 
 def subscribe_webhooks(env: dict[str, str], api_url: str) -> None:
@@ -216,12 +224,101 @@ def subscribe_webhooks(env: dict[str, str], api_url: str) -> None:
     say(result.stdout.strip() or "webhooks subscribed")
 
 
+def render_alert_rules(password_hash: str) -> Path:
+    """The chart's PrometheusRule, rendered by helm, as a plain Prometheus rules file."""
+    import yaml
+
+    helm = ROOT / ".tools" / "bin" / "helm"
+    if not helm.exists():
+        raise SystemExit(
+            "paceline demo: helm is missing; run `make tools` (make demo-monitoring does)"
+        )
+    rendered = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "paceline",
+            str(ROOT / "charts" / "paceline"),
+            "--namespace",
+            "paceline",
+            "--set",
+            "sandbox.enabled=true",
+            "--set-string",
+            f"gateway.admin.passwordHash={password_hash}",
+            "--set",
+            "monitoring.prometheusRule.enabled=true",
+            "--show-only",
+            "templates/prometheusrule.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    rule = yaml.safe_load(rendered)
+    path = STATE / "prometheus" / "rules.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False))
+    return path
+
+
+def start_prometheus(
+    supervisor: Supervisor, port: int, targets: dict[str, int], password_hash: str
+) -> str:
+    """Debian's prometheus, scraping the services with the chart's alert rules loaded. The
+    targets carry the labels a ServiceMonitor would give them, so the rules' selectors match."""
+    import yaml
+
+    binary = ROOT / ".tools" / "bin" / "prometheus"
+    if not binary.exists():
+        raise SystemExit("paceline demo: prometheus is missing; run `make tools`")
+    rules = render_alert_rules(password_hash)
+    config = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [
+            {
+                "job_name": f"paceline-{name}",
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{target_port}"],
+                        "labels": {"namespace": "paceline", "service": f"paceline-{name}"},
+                    }
+                ],
+            }
+            for name, target_port in targets.items()
+        ],
+    }
+    config_path = STATE / "prometheus" / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    supervisor.start(
+        "prometheus",
+        [
+            str(binary),
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={STATE / 'prometheus' / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1d",
+        ],
+        dict(os.environ),
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/-/ready", "prometheus")
+    return url
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--gateway-port", type=int, default=8081)
     parser.add_argument("--sandbox-port", type=int, default=8090)
     parser.add_argument("--redis-port", type=int, default=6380)
+    parser.add_argument("--prometheus-port", type=int, default=9090)
+    parser.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="also run a local Prometheus with the chart's alert rules",
+    )
     args = parser.parse_args()
 
     STATE.mkdir(parents=True, exist_ok=True)
@@ -241,13 +338,15 @@ def main() -> int:
         password = secrets.token_urlsafe(12)
         from werkzeug.security import generate_password_hash
 
+        password_hash = generate_password_hash(password)
+
         env = {
             **os.environ,
             "PACELINE_REDIS_URL": redis_url,
             "PACELINE_SECRET_BACKEND": "file",
             "PACELINE_SECRET_DIR": str(STATE / "secrets"),
             "PACELINE_LOG_FORMAT": os.environ.get("PACELINE_LOG_FORMAT", "json"),
-            "PACELINE_ADMIN_PASSWORD_HASH": generate_password_hash(password),
+            "PACELINE_ADMIN_PASSWORD_HASH": password_hash,
             "PACELINE_SESSION_SECRET": secrets.token_urlsafe(32),
             "PACELINE_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
             # a yearly goal, so the widget shows its progress bar
@@ -308,11 +407,27 @@ def main() -> int:
             run_refresher(env)
             subscribe_webhooks(env, api_url)
 
+        prometheus_url = ""
+        if args.monitoring:
+            prometheus_url = start_prometheus(
+                supervisor,
+                pick_port(args.prometheus_port),
+                {"activity-api": api_port, "auth-gateway": gateway_port},
+                password_hash,
+            )
+            say(f"prometheus on {prometheus_url} with the chart's alert rules")
+
         print(flush=True)
         print(f"  widget demo   : {api_url}/widget/demo", flush=True)
         print(f"  summary JSON  : {api_url}/v1/strava/summary", flush=True)
         print(f"  auth-gateway  : {gateway_url}/  (user admin, password {password})", flush=True)
         print(f"  metrics       : {api_url}/metrics  {gateway_url}/metrics", flush=True)
+        if prometheus_url:
+            print(
+                f"  prometheus    : {prometheus_url}/alerts  (rate-limit budget: "
+                f"{prometheus_url}/graph?g0.expr=paceline_ratelimit_usage)",
+                flush=True,
+            )
         if real_strava:
             print("  real Strava: open the gateway, sign in and connect your account", flush=True)
         print(f"  logs          : {STATE}/*.log", flush=True)

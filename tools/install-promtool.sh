@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install `promtool` into $(repo)/.tools/bin without installing Prometheus.
+# Install `promtool` (and `prometheus`, for `make demo-monitoring`) into $(repo)/.tools/bin
+# without installing the Prometheus service.
 #
-# Debian's `prometheus` package carries /usr/bin/promtool. We only download the
+# Debian's `prometheus` package carries /usr/bin/promtool and /usr/bin/prometheus. We only download the
 # .deb (apt-get download) and unpack it with dpkg-deb -x into a temp dir, so no
 # service is installed or started. Runs `apt-get update` once when apt has no
 # package lists yet (root is needed for that; otherwise set up apt yourself).
@@ -16,7 +17,8 @@ case "$tools_bin" in /*) ;; *) tools_bin="$repo/$tools_bin" ;; esac
 
 die() { echo "install-promtool: $*" >&2; exit 1; }
 
-if [[ -x "$tools_bin/promtool" ]] && "$tools_bin/promtool" --version >/dev/null 2>&1; then
+if [[ -x "$tools_bin/promtool" ]] && "$tools_bin/promtool" --version >/dev/null 2>&1 \
+    && [[ -x "$tools_bin/prometheus" ]]; then
     echo "install-promtool: $("$tools_bin/promtool" --version 2>&1 | head -n1) already in $tools_bin"
     exit 0
 fi
@@ -53,6 +55,10 @@ dpkg-deb -x "$deb" "$work/root"
 mkdir -p "$tools_bin"
 install -m 0755 "$work/root/usr/bin/promtool" "$tools_bin/promtool.new"
 mv -f "$tools_bin/promtool.new" "$tools_bin/promtool"
+if [[ -x "$work/root/usr/bin/prometheus" ]]; then
+    install -m 0755 "$work/root/usr/bin/prometheus" "$tools_bin/prometheus.new"
+    mv -f "$tools_bin/prometheus.new" "$tools_bin/prometheus"
+fi
 
 "$tools_bin/promtool" --version >/dev/null 2>&1 || die "installed promtool does not run"
 echo "install-promtool: $("$tools_bin/promtool" --version 2>&1 | head -n1) installed in $tools_bin (from $(basename "$deb"))"

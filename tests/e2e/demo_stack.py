@@ -70,14 +70,17 @@ class DemoStack:
         return self.process.returncode
 
 
-def start_demo(state_dir: Path) -> DemoStack:
-    ports = {name: free_port() for name in ("api", "gateway", "sandbox", "redis")}
+def start_demo(state_dir: Path, target: str = "demo") -> DemoStack:
+    names = ["api", "gateway", "sandbox", "redis"]
+    if target == "demo-monitoring":
+        names.append("prometheus")
+    ports = {name: free_port() for name in names}
     args = " ".join(f"--{name}-port {port}" for name, port in ports.items())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PACELINE_", "SANDBOX_"))}
     env["PACELINE_DEMO_DIR"] = str(state_dir)
     env["PACELINE_LOG_FORMAT"] = "json"
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "demo", f"DEMO_ARGS={args}"],
+        ["make", "--no-print-directory", target, f"DEMO_ARGS={args}"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
