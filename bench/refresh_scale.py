@@ -23,110 +23,28 @@ import json
 import logging
 import os
 import resource
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import redis
 import requests
 from paceline.credential import Credential
 from paceline.log import make_formatter
 from paceline.mirror import NullMirror
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import load_settings
+from stack import redis_server, sandbox_server
 from token_refresher.refresher import PassOptions, percentiles, run_pass
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "refresh_scale.json"
 BIN = Path(sys.executable).parent
 CALIBRATION = 40
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (OSError, redis.RedisError, requests.RequestException):
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"refresh_scale: {what} did not start within {timeout:.0f} s")
-
-
-@contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("refresh_scale: redis-server is not installed (make system-deps)")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-            "--logfile",
-            str(directory / "redis.log"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_until(lambda: redis.Redis.from_url(url).ping(), "redis-server")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@contextmanager
-def sandbox_server(rotation: str) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
-    env.update(
-        SANDBOX_ROTATION=rotation,
-        SANDBOX_RATE_LIMIT_OVERALL="100000000,100000000",
-        SANDBOX_RATE_LIMIT_READ="100000000,100000000",
-        SANDBOX_SEED_ATHLETES="1",
-    )
-    process = subprocess.Popen(
-        [str(BIN / "provider-sandbox"), "--port", str(port), "--log-level", "WARNING"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: requests.get(f"{url}/_sandbox/config", timeout=1).ok, "sandbox")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def control(session: requests.Session, url: str, method: str, path: str, **kw: Any) -> Any:
@@ -244,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="paceline-bench-") as tmp:
         workdir = Path(tmp)
-        with redis_server(workdir) as redis_url, sandbox_server(args.rotation) as url:
+        with (
+            redis_server(workdir) as redis_url,
+            sandbox_server(workdir, rotation=args.rotation) as sandbox,
+        ):
+            url = sandbox.url
             session = requests.Session()
             config = control(session, url, "GET", "/config")
             print(
