@@ -261,6 +261,13 @@ class Summaries:
         if lease is None:
             self._slots.release()
             return False
+        # Checked again under the lock: a refresh may have finished between our read of the
+        # stale entry and taking the lock; then there is nothing left to do.
+        current = self.cache.get(PROVIDER, account_id)
+        if current is not None and self.is_fresh(current, self.runtime.clock.now()):
+            self.locks.release(lease)
+            self._slots.release()
+            return False
         try:
             self._pool.submit(self._background, account_id, lease)
         except RuntimeError:  # shutting down
