@@ -228,3 +228,39 @@ def test_consumer_thread_processes_events_by_itself(harness: Harness) -> None:
     else:
         pytest.fail("the consumer thread did not refresh the summary")
     harness.consumer.stop()
+
+
+def test_stopping_an_idle_consumer_leaves_its_read_and_what_it_returns_to_others(
+    harness: Harness,
+) -> None:
+    """A worker exiting must not sit out the consumer's blocking read (gunicorn forks no
+    replacement until it is gone); an event that read still returns stays pending, for another
+    consumer to reclaim, instead of being half-handled by a process on its way out."""
+    account = harness.connect(make_athlete(harness.sandbox, photos_on_latest=0))
+    harness.client.get(f"/v1/strava/athletes/{account}/summary")
+    consumer = WebhookConsumer(
+        harness.runtime, harness.summaries, harness.summaries.cache, name="exiting", block_ms=3000
+    )
+    consumer.start()
+    deadline = time.monotonic() + 5
+    while not any(c["cmd"] == "xreadgroup" for c in harness.runtime.redis.client_list()):
+        assert time.monotonic() < deadline, "the consumer never started its blocking read"
+        time.sleep(0.02)
+    consumer.stop(timeout=10)
+    thread = consumer._thread
+    assert thread is not None and thread.is_alive()  # still in its read: not waited for
+
+    before = harness.total_api_calls()
+    added = harness.sandbox.add_activity(int(account), name="After stop")
+    assert (
+        harness.client.post(
+            "/webhooks/strava", json=event(account, object_id=added["id"])
+        ).status_code
+        == 200
+    )
+    thread.join(5)
+    assert not thread.is_alive()
+    assert harness.total_api_calls() == before  # not handled by the stopped consumer...
+    pending = harness.runtime.redis.xpending(STREAM, GROUP)
+    assert pending["pending"] == 1  # ...but delivered to it and left for reclaiming
+    assert {c["name"] for c in pending["consumers"]} == {b"exiting"}

@@ -57,3 +57,21 @@ def test_the_render_cache_is_bounded() -> None:
     for key in ("a", "b", "c"):
         views.view(key, entry(BODY), dict)
     assert len(views._views) == 2
+
+
+def test_an_answer_carries_the_meta_of_its_moment_and_is_reused_within_the_second() -> None:
+    rendered = RenderCache().view("k", entry(BODY), dict)
+    fetched_at = 1_772_348_400.0  # 2026-03-01T07:00:00Z
+    first = rendered.answer(fetched_at, fetched_at + 12.2, stale=False)
+    assert first == rendered.body(META)
+    assert rendered.answer(fetched_at, fetched_at + 12.9, stale=False) is first  # same second
+    later = rendered.answer(fetched_at, fetched_at + 13.0, stale=False)
+    assert json.loads(later)["meta"]["age_seconds"] == 13
+    stale = rendered.answer(fetched_at, fetched_at + 13.0, stale=True)
+    assert json.loads(stale)["meta"]["stale"] is True
+    refetched = rendered.answer(fetched_at + 60, fetched_at + 73.0, stale=False)
+    assert json.loads(refetched)["meta"] == {
+        "fetched_at": "2026-03-01T07:01:00Z",
+        "age_seconds": 13,
+        "stale": False,
+    }

@@ -250,12 +250,16 @@ def build_summary(
     }
 
 
+def age_seconds(fetched_at: float, now: float) -> int:
+    return max(0, int(now - fetched_at))
+
+
 def meta(fetched_at: float, now: float, stale: bool) -> dict[str, Any]:
     return {
         "fetched_at": dt.datetime.fromtimestamp(fetched_at, dt.UTC)
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z"),
-        "age_seconds": max(0, int(now - fetched_at)),
+        "age_seconds": age_seconds(fetched_at, now),
         "stale": stale,
     }
 

@@ -18,18 +18,14 @@ from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
 from activity_api import activities, openapi, summary, webhooks, widget
-from activity_api.cors import init_cors
+from activity_api.cors import Cors
 from activity_api.events import WebhookConsumer
 from activity_api.http_cache import unavailable
-from activity_api.last_good import EXTENSION as LAST_GOOD
-from activity_api.last_good import LastGood
-from activity_api.primary import EXTENSION as PRIMARY
-from activity_api.primary import PrimaryAccount
 from activity_api.queue_metrics import WebhookQueueCollector
-from activity_api.rendering import EXTENSION as RENDERED
-from activity_api.rendering import RenderCache
 from activity_api.restore import EXTENSION as RESTORE
 from activity_api.restore import CredentialsNotRestored, MirrorRestore
+from activity_api.serving import EXTENSION as READER
+from activity_api.serving import SummaryReader
 from activity_api.summaries import EXTENSION, Summaries
 
 SERVICE = "activity-api"
@@ -45,7 +41,8 @@ def create_app(
     """Build the app; tests pass their own ``settings`` or a whole ``runtime``, and
     ``start_background=False`` to drive the webhook consumer themselves."""
     runtime = runtime or service_runtime(SERVICE, settings)
-    app = create_base_app(__name__, SERVICE, runtime)
+    origins = runtime.settings.cors_origins
+    app = create_base_app(__name__, SERVICE, runtime, [lambda wsgi: Cors(wsgi, origins)])
     app.json.sort_keys = False  # type: ignore[attr-defined]
     settings = runtime.settings
 
@@ -58,16 +55,13 @@ def create_app(
     summaries = Summaries(runtime, cache)
     consumer = WebhookConsumer(runtime, summaries, cache)
     app.extensions[EXTENSION] = summaries
-    app.extensions[PRIMARY] = PrimaryAccount(runtime)
-    app.extensions[RENDERED] = RenderCache()
+    app.extensions[READER] = SummaryReader(runtime, summaries)
     app.extensions[CONSUMER] = consumer
     app.extensions[RESTORE] = MirrorRestore()
-    app.extensions[LAST_GOOD] = LastGood()
     app.extensions["paceline.collectors"].append(WebhookQueueCollector(runtime.redis))
 
     for blueprint in (summary.bp, activities.bp, webhooks.bp, openapi.bp, widget.bp):
         app.register_blueprint(blueprint)
-    init_cors(app, settings.cors_origins)
 
     @app.errorhandler(redis.RedisError)
     def store_unavailable(error: redis.RedisError) -> Any:

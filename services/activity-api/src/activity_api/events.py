@@ -226,6 +226,8 @@ class WebhookConsumer:
         self.retry_idle_ms = int(settings.webhook_retry_idle_seconds * 1000)
         self.max_deliveries = settings.webhook_max_deliveries
         self._stop = threading.Event()
+        self._idle = threading.Event()  # set while waiting for events, clear while handling
+        self._idle.set()
         self._thread: threading.Thread | None = None
         self._group_ready = False
         self._last_prune = 0.0
@@ -238,9 +240,22 @@ class WebhookConsumer:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking events and wait (up to ``timeout``) for the ones in hand to be handled.
+
+        An idle thread, blocked in its read, is not waited for: that read can last
+        ``block_ms``, and a gunicorn worker exiting (``max_requests``) would sit out every
+        second of it with no replacement forked yet. Whatever that read still returns is
+        left unacknowledged, and another consumer reclaims it.
+        """
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        deadline = time.monotonic() + timeout
+        while thread.is_alive() and not self._idle.is_set():
+            thread.join(min(0.05, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                return
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -261,7 +276,11 @@ class WebhookConsumer:
         if not self._group_ready:
             ensure_group(self.redis)
             self._group_ready = True
-        handled = self._reclaim()
+        self._idle.clear()
+        try:
+            handled = self._reclaim()
+        finally:
+            self._idle.set()
         try:
             answer: Any = self.redis.xreadgroup(
                 GROUP, self.name, {STREAM: ">"}, count=self.batch, block=block_ms or None
@@ -271,11 +290,17 @@ class WebhookConsumer:
                 self._group_ready = False
                 return handled
             raise
-        for _stream, messages in answer or []:
-            for entry_id, fields in messages:
-                self._handle(entry_id, fields)
-                handled += 1
-        self._prune_consumers()
+        if self._stop.is_set():
+            return handled  # stopping: what was just read stays pending for others to reclaim
+        self._idle.clear()
+        try:
+            for _stream, messages in answer or []:
+                for entry_id, fields in messages:
+                    self._handle(entry_id, fields)
+                    handled += 1
+            self._prune_consumers()
+        finally:
+            self._idle.set()
         return handled
 
     def _reclaim(self) -> int:

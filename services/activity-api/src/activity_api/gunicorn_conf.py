@@ -10,7 +10,7 @@ from paceline.web import gunicorn as _shared
 
 globals().update(_shared.config("activity-api"))
 
-on_starting = _shared.on_starting
+on_starting = _shared.starting("activity_api.app")
 post_worker_init = _shared.post_worker_init
 child_exit = _shared.child_exit
 

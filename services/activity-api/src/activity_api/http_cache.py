@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Response, jsonify, request
 from paceline.settings import Settings
-
-if TYPE_CHECKING:
-    from activity_api.rendering import Rendered
 
 
 def etag_for(payload: Mapping[str, Any], stale: bool) -> str:
@@ -41,21 +38,19 @@ def cache_control(settings: Settings) -> str:
     )
 
 
-def cached_json(
-    rendered: Rendered, meta: Mapping[str, Any], *, stale: bool, settings: Settings
-) -> Response:
-    """200 with the rendered view and its meta, or 304 when the client already has this data.
+def cached_json(tag: str, body: Callable[[], bytes], cache_control: str) -> Response:
+    """200 with ``body()``, or 304 when the client already has the data tagged ``tag``.
 
-    This is the hot path of every widget view, so headers are set directly (the ETag is our own
-    hex digest: nothing to quote-check) and ``If-None-Match`` is parsed only when sent.
+    This is the hot path of every widget view, so headers are added directly (the ETag is our
+    own hex digest: nothing to quote-check), ``If-None-Match`` is parsed only when sent and the
+    body is made only when it is sent.
     """
-    tag = rendered.etag(stale)
     if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag):
         response = Response(status=304)
     else:
-        response = Response(rendered.body(meta), content_type="application/json")
-    response.headers["ETag"] = f'W/"{tag}"'
-    response.headers["Cache-Control"] = cache_control(settings)
+        response = Response(body(), content_type="application/json")
+    response.headers.add("ETag", f'W/"{tag}"')
+    response.headers.add("Cache-Control", cache_control)
     return response
 
 

@@ -14,11 +14,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 from paceline.cache import CachedSummary
-
-EXTENSION = "activity_api.last_good"
 
 
 class LastGood:
@@ -57,10 +54,3 @@ class LastGood:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def last_good_of(app: Any = None) -> LastGood:
-    from flask import current_app
-
-    last_good: LastGood = (app or current_app).extensions[EXTENSION]
-    return last_good

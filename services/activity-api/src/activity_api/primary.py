@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from paceline.runtime import Runtime
 
@@ -51,13 +50,3 @@ class PrimaryAccount:
         with self._lock:
             self._remembered = None if account is None else (account, until)
         return account
-
-
-EXTENSION = "activity_api.primary"
-
-
-def primary_of(app: Any = None) -> PrimaryAccount:
-    from flask import current_app
-
-    primary: PrimaryAccount = (app or current_app).extensions[EXTENSION]
-    return primary

@@ -15,22 +15,31 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from paceline.cache import CachedSummary
+from paceline.summary import age_seconds, meta
 
 from activity_api.http_cache import etags_for
 
 View = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
-@dataclass(frozen=True)
 class Rendered:
-    raw: bytes  # the stored summary this view was rendered from
-    head: bytes  # the view's compact JSON without its closing brace
-    fresh_etag: str
-    stale_etag: str
+    """One view of one stored summary, ready to answer with.
+
+    ``meta`` changes once a second at most (its age is whole seconds), so the last answer's
+    bytes are kept and given again to every request that would encode the same meta.
+    """
+
+    __slots__ = ("_last", "fresh_etag", "head", "raw", "stale_etag")
+
+    def __init__(self, raw: bytes, head: bytes, fresh_etag: str, stale_etag: str) -> None:
+        self.raw = raw  # the stored summary this view was rendered from
+        self.head = head  # the view's compact JSON without its closing brace
+        self.fresh_etag = fresh_etag
+        self.stale_etag = stale_etag
+        self._last: tuple[tuple[float, float, bool], bytes] | None = None
 
     def etag(self, stale: bool) -> str:
         return self.stale_etag if stale else self.fresh_etag
@@ -38,6 +47,16 @@ class Rendered:
     def body(self, meta: Mapping[str, Any]) -> bytes:
         tail = json.dumps(meta, separators=(",", ":"))
         return b"".join((self.head, b',"meta":', tail.encode(), b"}\n"))
+
+    def answer(self, fetched_at: float, now: float, stale: bool) -> bytes:
+        """The body with the meta of :func:`paceline.summary.meta` for these values."""
+        key = (fetched_at, age_seconds(fetched_at, now), stale)
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is not None and last[0] == key:
+            return last[1]
+        body = self.body(meta(fetched_at, now, stale))
+        self._last = (key, body)
+        return body
 
 
 def render(entry: CachedSummary, view: View) -> Rendered:
@@ -71,13 +90,3 @@ class RenderCache:
             while len(self._views) > self.size:
                 self._views.popitem(last=False)
         return rendered
-
-
-EXTENSION = "activity_api.rendered"
-
-
-def rendered_of(app: Any = None) -> RenderCache:
-    from flask import current_app
-
-    views: RenderCache = (app or current_app).extensions[EXTENSION]
-    return views

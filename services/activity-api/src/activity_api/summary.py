@@ -1,8 +1,8 @@
 """``GET /v1/strava/summary`` and ``GET /v1/strava/athletes/<id>/summary``.
 
 The hot path of the service: one pipelined Redis read (is the account connected, and its
-cached summary), then an answer rendered once per change of the summary
-(:mod:`activity_api.rendering`).
+cached summary; none while the per-worker memo holds it), then an answer rendered once per
+change of the summary (:mod:`activity_api.rendering`).
 """
 
 from __future__ import annotations
@@ -10,15 +10,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from flask import Blueprint, Response
-from paceline.cache import Lookup
-from paceline.summary import meta, summary_response
-from paceline.web.app import json_error, runtime_of
+from flask import Blueprint
+from paceline.summary import summary_response
+from paceline.web.app import json_error
 
-from activity_api.http_cache import cached_json
-from activity_api.primary import primary_of
-from activity_api.rendering import rendered_of
-from activity_api.serving import connected_lookup, read_or_unavailable
+from activity_api.serving import reader_of
 
 bp = Blueprint("summary", __name__)
 
@@ -26,35 +22,22 @@ bp = Blueprint("summary", __name__)
 @bp.get("/v1/strava/summary")
 def primary_summary() -> Any:
     """The primary account's summary: for single-owner sites."""
-    primary = primary_of()
-    account = primary.remembered()
-    found = connected_lookup(account) if account is not None else None
-    if found is None:  # nothing remembered, or disconnected since: resolve again
-        account = primary.resolve()
-        found = connected_lookup(account) if account is not None else None
-    if account is None or found is None:
+    reader = reader_of()
+    primary = reader.primary_lookup()
+    if primary is None:
         return json_error(404, "no_account", "no Strava account is connected yet")
-    return _summary(account, found)
+    account, found = primary
+    return reader.answer(account, found, ("summary", account), _view(reader.runtime))
 
 
 @bp.get("/v1/strava/athletes/<athlete_id>/summary")
 def athlete_summary(athlete_id: str) -> Any:
-    found = connected_lookup(athlete_id)
+    reader = reader_of()
+    found = reader.connected_lookup(athlete_id)
     if found is None:
         return json_error(404, "not_found", "no connected athlete with this id")
-    return _summary(athlete_id, found)
+    return reader.answer(athlete_id, found, ("summary", athlete_id), _view(reader.runtime))
 
 
-def _summary(account_id: str, found: Lookup) -> Response:
-    runtime = runtime_of()
-    served = read_or_unavailable(account_id, found)
-    if isinstance(served, Response):
-        return served
-    view = partial(summary_response, recent_count=runtime.settings.summary_recent_count)
-    rendered = rendered_of().view(("summary", account_id), served.entry, view)
-    return cached_json(
-        rendered,
-        meta(served.entry.fetched_at, runtime.clock.now(), served.stale),
-        stale=served.stale,
-        settings=runtime.settings,
-    )
+def _view(runtime: Any) -> Any:
+    return partial(summary_response, recent_count=runtime.settings.summary_recent_count)

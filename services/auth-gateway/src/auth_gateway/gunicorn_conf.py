@@ -7,6 +7,6 @@ from paceline.web import gunicorn as _shared
 
 globals().update(_shared.config("auth-gateway"))
 
-on_starting = _shared.on_starting
+on_starting = _shared.starting("auth_gateway.app")
 post_worker_init = _shared.post_worker_init
 child_exit = _shared.child_exit

@@ -8,30 +8,32 @@ prefix (the ingress routes ``/api`` and ``/auth``; the app answers with and with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from paceline.log import setup_logging
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import Settings, load_settings
 from paceline.web.health import init_health
-from paceline.web.metrics import init_metrics
+from paceline.web.metrics import RequestTimer, init_metrics
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024
 
 StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class PathPrefix:
     """Serve the app both at ``/`` and under ``prefix`` (moved into SCRIPT_NAME, so
     ``url_for`` builds prefixed links for requests that came in with it)."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], prefix: str) -> None:
+    def __init__(self, app: WSGIApp, prefix: str) -> None:
         self.app = app
         self.prefix = prefix.rstrip("/")
 
@@ -41,6 +43,19 @@ class PathPrefix:
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
             environ["PATH_INFO"] = path[len(self.prefix) :] or "/"
         return self.app(environ, start_response)
+
+
+class ServiceApp(Flask):
+    """Flask with request timing inside dispatch (:class:`~paceline.web.metrics.RequestTimer`):
+    everything from the first ``before_request`` hook to the last ``after_request`` one."""
+
+    def full_dispatch_request(self) -> Response:
+        started = time.perf_counter()
+        response = super().full_dispatch_request()
+        timer: RequestTimer | None = self.extensions.get("paceline.timer")
+        if timer is not None:
+            timer.observe(response.status_code, time.perf_counter() - started)
+        return response
 
 
 def runtime_of(app: Flask | None = None) -> Runtime:
@@ -89,14 +104,23 @@ def service_runtime(service: str, settings: Settings | None = None) -> Runtime:
     return build_runtime(settings)
 
 
-def create_base_app(import_name: str, service: str, runtime: Runtime) -> Flask:
-    app = Flask(import_name)
+def create_base_app(
+    import_name: str,
+    service: str,
+    runtime: Runtime,
+    middleware: Iterable[Callable[[WSGIApp], WSGIApp]] = (),
+) -> Flask:
+    """The skeleton; ``middleware`` wraps the WSGI app innermost first, inside the path prefix
+    (so it sees paths without it)."""
+    app = ServiceApp(import_name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["paceline.runtime"] = runtime
     register_json_errors(app)
     init_health(app, redis_ready(runtime))
     init_metrics(app, service, runtime.store, runtime.providers.names())
+    for wrap in middleware:
+        app.wsgi_app = wrap(app.wsgi_app)  # type: ignore[method-assign,assignment]
     if runtime.settings.path_prefix:
         app.wsgi_app = PathPrefix(app.wsgi_app, runtime.settings.path_prefix)  # type: ignore[method-assign]
     return app

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -97,34 +96,27 @@ def metrics_response(extra: list[Collector]) -> Response:
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
-def instrument(app: Flask, service: str) -> None:
-    """Time every request by route template (bounded labels: never the raw path).
+class RequestTimer:
+    """Times requests by route template (bounded labels: never the raw path).
 
-    The labelled children are kept in a dict: the label set is bounded (routes x methods x
-    statuses), and skipping ``labels()`` on every request is measurable on the cached read.
+    Called from :meth:`paceline.web.app.ServiceApp.full_dispatch_request` rather than from a
+    ``before_request``/``after_request`` pair: two hooks and ``g`` on every request are
+    measurable on the cached read. The labelled children are kept in a dict: the label set is
+    bounded (routes x methods x statuses), and skipping ``labels()`` per request shows too.
     """
-    children: dict[tuple[str, str, int], Any] = {}
 
-    @app.before_request
-    def _start() -> None:
-        g.paceline_started = time.perf_counter()
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._children: dict[tuple[str, str, int], Any] = {}
 
-    @app.after_request
-    def _observe(response: Response) -> Response:
-        started = g.pop("paceline_started", None)
-        if started is not None:
-            rule = request.url_rule
-            key = (
-                rule.rule if rule is not None else "unmatched",
-                request.method,
-                response.status_code,
-            )
-            child = children.get(key)
-            if child is None:
-                child = metrics.HTTP_DURATION.labels(service, key[0], key[1], str(key[2]))
-                children[key] = child
-            child.observe(time.perf_counter() - started)
-        return response
+    def observe(self, status: int, seconds: float) -> None:
+        rule = request.url_rule
+        key = (rule.rule if rule is not None else "unmatched", request.method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = metrics.HTTP_DURATION.labels(self.service, key[0], key[1], str(status))
+            self._children[key] = child
+        child.observe(seconds)
 
 
 def init_metrics(app: Flask, service: str, store: TokenStore, providers: list[str]) -> None:
@@ -132,7 +124,7 @@ def init_metrics(app: Flask, service: str, store: TokenStore, providers: list[st
     to ``app.extensions["paceline.collectors"]``."""
     collectors: list[Collector] = [StoreCollector(store, providers)]
     app.extensions["paceline.collectors"] = collectors
-    instrument(app, service)
+    app.extensions["paceline.timer"] = RequestTimer(service)
 
     @app.get("/metrics")
     def metrics_endpoint() -> Any:
