@@ -29,6 +29,8 @@ import redis
 import requests
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.append(str(HERE.parent))  # the repository: benchmarks share the tests' fixtures
 RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
 STARTUP_ERRORS = (OSError, redis.RedisError, requests.RequestException)
@@ -289,8 +291,7 @@ def connect_athletes(
 ) -> list[str]:
     """Issue each athlete a token pair at the sandbox and store it (``store_tokens``, the path
     the gateway's callback takes)."""
-    from paceline.connect import store_tokens
-    from paceline.oauth import TokenResponse
+    from tests.fixtures.sandbox import store_issued
 
     local = threading.local()
 
@@ -303,19 +304,7 @@ def connect_athletes(
             timeout=30,
         )
         response.raise_for_status()
-        issued = response.json()
-        account = str(issued["athlete_id"])
-        tokens = TokenResponse(
-            access_token=issued["access_token"],
-            refresh_token=issued["refresh_token"],
-            expires_at=float(issued["expires_at"]),
-            scopes=tuple(issued["scope"].split(",")),
-            account_id=account,
-            display_name=None,
-            rotated=False,
-        )
-        store_tokens(runtime, "strava", account, tokens)
-        return account
+        return store_issued(runtime, response.json())
 
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(one, athlete_ids))

@@ -18,16 +18,14 @@ from pathlib import Path
 import pytest
 import requests
 from paceline.clock import SystemClock
-from paceline.connect import store_tokens
 from paceline.mirror import FileMirror
-from paceline.oauth import TokenResponse
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import load_settings
 
 from tests.faults.conftest import Recorder
 from tests.faults.stack import Service, Traffic, json_lines, service_env, statuses
 from tests.fixtures.redis import RedisServer, start_redis
-from tests.fixtures.sandbox import SandboxFactory, SandboxHandle
+from tests.fixtures.sandbox import SandboxFactory, SandboxHandle, store_issued
 from tests.integration.refresher.conftest import finish, spawn
 
 pytestmark = pytest.mark.faults
@@ -51,18 +49,7 @@ def connect(runtime: Runtime, sandbox: SandboxHandle) -> str:
     athlete = sandbox.add_athlete(firstname="Redis", lastname="Loss")
     sandbox.add_activity(int(athlete["id"]), name="Morning run", photos=0)
     issued = sandbox.issue_tokens(int(athlete["id"]), "read,activity:read")
-    account = str(issued["athlete_id"])
-    tokens = TokenResponse(
-        access_token=issued["access_token"],
-        refresh_token=issued["refresh_token"],
-        expires_at=float(issued["expires_at"]),
-        scopes=tuple(issued["scope"].split(",")),
-        account_id=account,
-        display_name=None,
-        rotated=False,
-    )
-    store_tokens(runtime, "strava", account, tokens)
-    return account
+    return store_issued(runtime, issued)
 
 
 def test_redis_restarted_empty_mid_traffic_restores_credentials_and_never_answers_500(

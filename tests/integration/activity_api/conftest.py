@@ -15,13 +15,11 @@ from activity_api.summaries import Summaries
 from flask import Flask
 from flask.testing import FlaskClient
 from paceline.clock import ManualClock
-from paceline.connect import store_tokens
-from paceline.oauth import TokenResponse
 from paceline.runtime import Runtime
 from werkzeug.serving import make_server
 
 from tests.fixtures.runtime import RuntimeFactory
-from tests.fixtures.sandbox import SandboxFactory, SandboxHandle
+from tests.fixtures.sandbox import SandboxFactory, SandboxHandle, store_issued
 
 VERIFY_TOKEN = "verify-token-for-tests"
 SUBSCRIPTION_ID = 4711
@@ -56,18 +54,7 @@ class Harness:
         """Connect an athlete as the auth-gateway would: tokens from the provider, stored."""
         issued = self.sandbox.issue_tokens(athlete_id, scope, expires_in=expires_in)
         self.issued.append(issued)
-        account = str(issued["athlete_id"])
-        tokens = TokenResponse(
-            access_token=issued["access_token"],
-            refresh_token=issued["refresh_token"],
-            expires_at=float(issued["expires_at"]),
-            scopes=tuple(issued["scope"].split(",")),
-            account_id=account,
-            display_name=None,
-            rotated=False,
-        )
-        store_tokens(self.runtime, "strava", account, tokens)
-        return account
+        return store_issued(self.runtime, issued)
 
     def api_calls(self) -> dict[str, int]:
         """Calls the sandbox answered under /api/v3, by endpoint template."""
