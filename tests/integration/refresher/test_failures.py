@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from paceline import refresh
 from paceline.credential import CredentialState
 from paceline.refresh import Backoff, backoff_key, inflight_key
 from paceline.runstatus import read_run_status, refresh_totals
@@ -153,3 +154,26 @@ def test_refused_refresh_token_marks_needs_reauth_and_keeps_it_for_inspection(
     again = run_cli(runtime, "--force")
     assert setup.token_posts() == posts + 1  # only the good one
     assert again.code == 0
+
+
+def test_a_refusal_is_counted_with_the_mark_even_if_the_process_dies_right_after(
+    strava_setup: Callable[..., StravaSetup], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The needs_reauth mark and its count are one write: a process that dies between the
+    mark and any later step (here: the separate counting a refreshed credential gets) still
+    leaves the failure counted, so no alert on the counter misses it."""
+    setup = strava_setup()
+    runtime = setup.runtime()
+    bad = setup.seed(runtime, 30 * 60)
+    runtime.store.save(bad.replace(refresh_token="0" * 40), expected_version=bad.version)
+
+    def die(*_: Any) -> None:
+        raise SystemExit("killed after the mark")
+
+    monkeypatch.setattr(refresh, "record_refresh", die)
+    outcome = refresh.refresh_credential(runtime, "strava", bad.account_id, force=True)
+
+    assert outcome.result is refresh.RefreshResult.NEEDS_REAUTH
+    flagged = runtime.store.get("strava", bad.account_id)
+    assert flagged is not None and flagged.state is CredentialState.NEEDS_REAUTH
+    assert refresh_totals(runtime.redis) == {("strava", "needs_reauth"): 1}

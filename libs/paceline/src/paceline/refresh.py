@@ -90,6 +90,8 @@ class RefreshOutcome:
     # Transient failures in a row, and when the next attempt is allowed (epoch seconds).
     attempts: int = 0
     next_attempt_at: float | None = None
+    # True when the result was counted in the refresh totals with the write that recorded it.
+    counted: bool = False
 
     @property
     def failed(self) -> bool:
@@ -246,7 +248,7 @@ def refresh_credential(
         finally:
             runtime.locks.release(lease)
     log_outcome(outcome)
-    if outcome.result is not RefreshResult.BUSY:
+    if outcome.result is not RefreshResult.BUSY and not outcome.counted:
         record_refresh(runtime.redis, provider, outcome.result.value)
     return outcome
 
@@ -369,12 +371,14 @@ def _refresh_locked(
             if recovering
             else f"provider refused the refresh token ({refusal})"
         )
-        marked = _mark_needs_reauth(runtime, credential, reason, lease)
+        marked, counted = _mark_needs_reauth(runtime, credential, reason, lease, result)
         pipe = runtime.redis.pipeline(transaction=False)
         pipe.delete(record_key)
         pipe.delete(backoff_key(provider, account_id))
         pipe.execute()
-        return RefreshOutcome(provider, account_id, result, reason, marked, provider_seconds=took)
+        return RefreshOutcome(
+            provider, account_id, result, reason, marked, provider_seconds=took, counted=counted
+        )
     answered = time.perf_counter()
     if checkpoint:
         checkpoint("answered")
@@ -502,13 +506,16 @@ def _back_off(
 
 
 def _mark_needs_reauth(
-    runtime: Runtime, credential: Credential, reason: str, lease: Lease
-) -> Credential | None:
-    """Keep the credential for inspection, flagged; never touch its tokens."""
+    runtime: Runtime, credential: Credential, reason: str, lease: Lease, result: RefreshResult
+) -> tuple[Credential | None, bool]:
+    """Keep the credential for inspection, flagged; never touch its tokens. ``result`` is
+    counted in the same write (a lost chain must not go uncounted because the process died
+    between the two); the flag is whether it was."""
     marked = credential.replace(state=CredentialState.NEEDS_REAUTH, last_error=reason)
     try:
-        return runtime.store.save(
-            marked, expected_version=credential.version, fence=lease.fence
-        ).credential
+        saved = runtime.store.save(
+            marked, expected_version=credential.version, fence=lease.fence, count=result.value
+        )
     except VersionConflict:
-        return runtime.store.get(credential.provider, credential.account_id)
+        return runtime.store.get(credential.provider, credential.account_id), False
+    return saved.credential, True

@@ -38,11 +38,15 @@ class RunStatus:
         return sum(self.counts.get(k, 0) for k in FAILED_RESULTS)
 
 
-def record_refresh(client: redis.Redis, provider: str, result: str, amount: int = 1) -> None:
+def refresh_total_field(provider: str, result: str) -> str:
+    """The field of :data:`keys.REFRESH_TOTALS` counting ``result`` for ``provider``."""
     if result not in RESULTS:
         raise ValueError(f"unknown refresh result {result!r}")
-    field_name = f"{keys.check_ident(provider, 'provider')}|{result}"
-    client.hincrby(keys.REFRESH_TOTALS, field_name, amount)
+    return f"{keys.check_ident(provider, 'provider')}|{result}"
+
+
+def record_refresh(client: redis.Redis, provider: str, result: str, amount: int = 1) -> None:
+    client.hincrby(keys.REFRESH_TOTALS, refresh_total_field(provider, result), amount)
 
 
 def refresh_totals(client: redis.Redis) -> dict[tuple[str, str], int]:

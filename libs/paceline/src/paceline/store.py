@@ -22,11 +22,13 @@ from paceline.clock import Clock, SystemClock
 from paceline.credential import Credential, TokenCodec
 from paceline.crypto import StrictPlainCodec
 from paceline.mirror import MirrorError, NullMirror, SecretMirror
+from paceline.runstatus import refresh_total_field
 
 log = logging.getLogger(__name__)
 
-# KEYS: credential hash, index set, mirror-pending set. ARGV: expected version, new version,
-# record, fence, member, mirrored ('1' when a real mirror must follow).
+# KEYS: credential hash, index set, mirror-pending set, refresh totals hash. ARGV: expected
+# version, new version, record, fence, member, mirrored ('1' when a real mirror must follow),
+# a refresh-totals field to count in the same step ('' for none).
 # Returns {1, new_version} on success, {0, current} on version conflict, {-1, current} when a
 # later lock holder has already written (stale fence). The member enters the mirror-pending set
 # in the same step (write-ahead), so a process killed before its mirror write leaves a trace
@@ -42,6 +44,7 @@ end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[5])
 if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) end
+if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[7], 1) end
 return {1, tonumber(ARGV[2])}
 """
 
@@ -129,11 +132,13 @@ class TokenStore:
         expected_version: int,
         fence: int | None = None,
         mirror: bool = True,
+        count: str | None = None,
     ) -> SaveResult:
         """Write ``credential`` as version ``expected_version + 1`` if Redis still holds
         ``expected_version`` (0 = must not exist). Then mirror it (unless ``mirror=False``: the
         caller then calls :meth:`mirror_credential` itself, or the next :meth:`sync_mirror`
-        does)."""
+        does). ``count``, a refresh result, is added to the refresh totals in the same step as
+        the write: a process killed right after cannot leave the one without the other."""
         if expected_version == 0:  # a later version fails on its own if Redis lost the data
             self._restore_before_write()
         now = self.clock.now()
@@ -144,7 +149,7 @@ class TokenStore:
         )
         key = keys.credential_key(new.provider, new.account_id)
         status, current = self._save(
-            keys=[key, keys.CREDENTIAL_INDEX, keys.MIRROR_PENDING],
+            keys=[key, keys.CREDENTIAL_INDEX, keys.MIRROR_PENDING, keys.REFRESH_TOTALS],
             args=[
                 expected_version,
                 new.version,
@@ -152,6 +157,7 @@ class TokenStore:
                 "" if fence is None else fence,
                 keys.member(new.provider, new.account_id),
                 "0" if isinstance(self.mirror, NullMirror) else "1",
+                "" if count is None else refresh_total_field(new.provider, count),
             ],
         )
         if status == 0:
