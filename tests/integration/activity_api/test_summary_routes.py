@@ -141,6 +141,21 @@ def test_cors_only_for_allowed_origins(harness: Harness) -> None:
     assert "Access-Control-Allow-Origin" not in webhook.headers
 
 
+def test_cors_also_under_the_ingress_path_prefix(harness_factory: HarnessFactory) -> None:
+    """The ingress routes ``/api``; CORS sees the path without it, as the routes do."""
+    harness = harness_factory(path_prefix="/api")
+    account = harness.connect(make_athlete(harness.sandbox))
+    for prefix in ("/api", ""):
+        answer = harness.client.get(
+            f"{prefix}/v1/strava/athletes/{account}/summary", headers={"Origin": ORIGIN}
+        )
+        assert answer.status_code == 200
+        assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert answer.headers.getlist("Vary") == ["Origin"]
+    webhook = harness.client.get("/api/webhooks/strava", headers={"Origin": ORIGIN})
+    assert "Access-Control-Allow-Origin" not in webhook.headers
+
+
 def test_maps_are_shown_only_for_accounts_that_opted_in(harness_factory: HarnessFactory) -> None:
     plain = harness_factory()
     hidden_id = plain.connect(make_athlete(plain.sandbox))
