@@ -136,7 +136,8 @@ def test_fifty_concurrent_misses_across_four_workers_build_once(
         for path in (tmp_path / "prom").iterdir()
         if (match := re.match(r"counter_(\d+)\.db", path.name))
     }
-    assert len(served_by - {str(process.pid)}) >= 2, served_by
+    assert len(served_by) >= 2, served_by
+    assert str(process.pid) not in served_by  # the master imports the app but serves nothing
     metrics = requests.get(f"{url}/metrics", timeout=5).text
     assert 'paceline_summary_builds_total{provider="strava",result="built",trigger="miss"} 1.0' in (
         metrics

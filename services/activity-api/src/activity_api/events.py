@@ -27,7 +27,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,7 +227,7 @@ class WebhookConsumer:
         self.retry_idle_ms = int(settings.webhook_retry_idle_seconds * 1000)
         self.max_deliveries = settings.webhook_max_deliveries
         self._stop = threading.Event()
-        self._idle = threading.Event()  # set while waiting for events, clear while handling
+        self._idle = threading.Event()  # clear while events are in hand (see _busy)
         self._idle.set()
         self._thread: threading.Thread | None = None
         self._group_ready = False
@@ -248,14 +249,7 @@ class WebhookConsumer:
         left unacknowledged, and another consumer reclaims it.
         """
         self._stop.set()
-        thread = self._thread
-        if thread is None or not thread.is_alive():
-            return
-        deadline = time.monotonic() + timeout
-        while thread.is_alive() and not self._idle.is_set():
-            thread.join(min(0.05, max(0.0, deadline - time.monotonic())))
-            if time.monotonic() >= deadline:
-                return
+        self._idle.wait(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -276,11 +270,8 @@ class WebhookConsumer:
         if not self._group_ready:
             ensure_group(self.redis)
             self._group_ready = True
-        self._idle.clear()
-        try:
+        with self._busy():
             handled = self._reclaim()
-        finally:
-            self._idle.set()
         try:
             answer: Any = self.redis.xreadgroup(
                 GROUP, self.name, {STREAM: ">"}, count=self.batch, block=block_ms or None
@@ -292,16 +283,22 @@ class WebhookConsumer:
             raise
         if self._stop.is_set():
             return handled  # stopping: what was just read stays pending for others to reclaim
-        self._idle.clear()
-        try:
+        with self._busy():
             for _stream, messages in answer or []:
                 for entry_id, fields in messages:
                     self._handle(entry_id, fields)
                     handled += 1
             self._prune_consumers()
+        return handled
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Events in hand: :meth:`stop` waits for them (and only for them)."""
+        self._idle.clear()
+        try:
+            yield
         finally:
             self._idle.set()
-        return handled
 
     def _reclaim(self) -> int:
         try:

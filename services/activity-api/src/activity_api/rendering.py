@@ -39,7 +39,7 @@ class Rendered:
         self.head = head  # the view's compact JSON without its closing brace
         self.fresh_etag = fresh_etag
         self.stale_etag = stale_etag
-        self._last: tuple[tuple[float, float, bool], bytes] | None = None
+        self._last: tuple[tuple[float, int, bool], bytes] | None = None
 
     def etag(self, stale: bool) -> str:
         return self.stale_etag if stale else self.fresh_etag

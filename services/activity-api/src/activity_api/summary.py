@@ -11,9 +11,11 @@ from functools import partial
 from typing import Any
 
 from flask import Blueprint
+from paceline.runtime import Runtime
 from paceline.summary import summary_response
 from paceline.web.app import json_error
 
+from activity_api.rendering import View
 from activity_api.serving import reader_of
 
 bp = Blueprint("summary", __name__)
@@ -39,5 +41,5 @@ def athlete_summary(athlete_id: str) -> Any:
     return reader.answer(athlete_id, found, ("summary", athlete_id), _view(reader.runtime))
 
 
-def _view(runtime: Any) -> Any:
+def _view(runtime: Runtime) -> View:
     return partial(summary_response, recent_count=runtime.settings.summary_recent_count)

@@ -100,10 +100,13 @@ def starting(*modules: str) -> Callable[[Any], None]:
     """
 
     def hook(server: Any) -> None:
-        on_starting(server)
         for module in modules:
             importlib.import_module(module)
         gc.freeze()  # what workers inherit is never collected: keep its pages shared too
+        # Then empty the metrics directory: metrics labelled at import made files for the
+        # master's pid, which would sit beside the workers' (zeros, but a process that serves
+        # nothing has no business there).
+        on_starting(server)
 
     return hook
 
