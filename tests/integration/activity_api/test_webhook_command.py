@@ -12,7 +12,12 @@ from activity_api.events import STREAM, SUBSCRIPTION_KEY
 from paceline import cli
 
 from tests.fixtures.redis import RedisServer
-from tests.integration.activity_api.conftest import VERIFY_TOKEN, HarnessFactory, make_athlete
+from tests.integration.activity_api.conftest import (
+    VERIFY_TOKEN,
+    Harness,
+    HarnessFactory,
+    make_athlete,
+)
 
 
 @pytest.fixture
@@ -25,6 +30,20 @@ def keep_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+def command_env(
+    monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer, h: Harness, **extra: str
+) -> None:
+    """The command's environment: this Redis, this sandbox's Strava app, and ``extra``."""
+    for name, value in {
+        "PACELINE_REDIS_URL": redis_server.url,
+        "PACELINE_STRAVA_BASE_URL": h.sandbox.url,
+        "PACELINE_STRAVA_CLIENT_ID": h.sandbox.client_id,
+        "PACELINE_STRAVA_CLIENT_SECRET": h.sandbox.client_secret,
+        **extra,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_subscribe_list_and_delete(
     harness_factory: HarnessFactory,
     serve: Any,
@@ -35,15 +54,13 @@ def test_subscribe_list_and_delete(
 ) -> None:
     h = harness_factory(webhook_subscription_id=None)
     url = serve(h.app)
-    for name, value in {
-        "PACELINE_REDIS_URL": redis_server.url,
-        "PACELINE_STRAVA_BASE_URL": h.sandbox.url,
-        "PACELINE_STRAVA_CLIENT_ID": h.sandbox.client_id,
-        "PACELINE_STRAVA_CLIENT_SECRET": h.sandbox.client_secret,
-        "PACELINE_WEBHOOK_VERIFY_TOKEN": VERIFY_TOKEN,
-        "PACELINE_PUBLIC_URL": url,
-    }.items():
-        monkeypatch.setenv(name, value)
+    command_env(
+        monkeypatch,
+        redis_server,
+        h,
+        PACELINE_WEBHOOK_VERIFY_TOKEN=VERIFY_TOKEN,
+        PACELINE_PUBLIC_URL=url,
+    )
 
     assert cli.main(["webhook", "subscribe"]) == 0
     out = capsys.readouterr().out
@@ -79,14 +96,9 @@ def test_subscribe_fails_cleanly_when_the_callback_does_not_validate(
 ) -> None:
     h = harness_factory(webhook_subscription_id=None)
     url = serve(h.app)
-    for name, value in {
-        "PACELINE_REDIS_URL": redis_server.url,
-        "PACELINE_STRAVA_BASE_URL": h.sandbox.url,
-        "PACELINE_STRAVA_CLIENT_ID": h.sandbox.client_id,
-        "PACELINE_STRAVA_CLIENT_SECRET": h.sandbox.client_secret,
-        "PACELINE_WEBHOOK_VERIFY_TOKEN": "not-what-the-api-expects",
-    }.items():
-        monkeypatch.setenv(name, value)
+    command_env(
+        monkeypatch, redis_server, h, PACELINE_WEBHOOK_VERIFY_TOKEN="not-what-the-api-expects"
+    )
 
     assert cli.main(["webhook", "subscribe", "--callback-url", f"{url}/webhooks/strava"]) == 1
     err = capsys.readouterr().err
