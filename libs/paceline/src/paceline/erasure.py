@@ -11,9 +11,14 @@ per application, not per account, and are never touched.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import redis
 
 from paceline import keys
+
+if TYPE_CHECKING:
+    from paceline.store import TokenStore
 
 KEPT_KINDS = frozenset({"lock", "fence", "ratelimit", "credential"})
 
@@ -43,3 +48,16 @@ def erase_account_data(client: redis.Redis, provider: str, account_id: str) -> i
     """Delete the account's data keys; return how many were deleted."""
     found = account_data_keys(client, provider, account_id)
     return int(client.delete(*found)) if found else 0
+
+
+def erase_account(store: TokenStore, provider: str, account_id: str) -> int:
+    """The one way to forget an account: the credential (mirror first, then Redis), then every
+    data key of the account. Return how many data keys were deleted.
+
+    Raises :class:`paceline.mirror.MirrorError` when the durable copy cannot be deleted; then
+    nothing is deleted, so a later restore cannot bring back an account that was forgotten.
+    Every path that forgets an account (disconnect, a confirmed deauthorization, a revoked grant
+    found by the refresher) calls this.
+    """
+    store.delete(provider, account_id)
+    return erase_account_data(store.redis, provider, account_id)

@@ -35,6 +35,7 @@ from typing import Any
 import redis
 from paceline import keys, metrics
 from paceline.cache import SummaryCache
+from paceline.erasure import erase_account
 from paceline.mirror import MirrorError
 from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
@@ -372,10 +373,10 @@ class WebhookConsumer:
         account = str(event.owner_id)
         if event.is_deauthorization:
             try:
-                self.runtime.store.delete(PROVIDER, account)
+                erase_account(self.runtime.store, PROVIDER, account)
             except MirrorError as error:
                 raise RetryLater(f"mirror: {error}") from None
-            self.cache.forget(PROVIDER, account)
+            self.cache.forget(PROVIDER, account)  # this worker's memory too
             return "deauthorized"
         if self.runtime.store.get(PROVIDER, account) is None:
             return "ignored"  # no longer connected

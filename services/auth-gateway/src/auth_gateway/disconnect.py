@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 from paceline import keys
 from paceline.credential import Credential, CredentialState
-from paceline.erasure import erase_account_data
+from paceline.erasure import erase_account
 from paceline.mirror import MirrorError
 from paceline.refresh import RefreshResult, refresh_credential
 from paceline.runtime import Runtime
@@ -95,7 +95,7 @@ def disconnect(provider: str, account: str) -> Any:
             account=account,
         )
     try:
-        runtime.store.delete(provider, account)
+        erased = erase_account(runtime.store, provider, account)
     except MirrorError:
         log.exception("disconnect: mirror delete failed")
         return error_response(
@@ -104,7 +104,6 @@ def disconnect(provider: str, account: str) -> Any:
             "The durable copy of the credential could not be deleted, so nothing was deleted "
             "(a later restore would bring the account back). Try again in a minute.",
         )
-    erased = erase_account_data(runtime.redis, provider, account)
     log.info(
         "account disconnected",
         extra={
