@@ -75,6 +75,10 @@ class GoalSettings(BaseModel):
     count: int | None = Field(default=None, gt=0)
 
 
+_ONE_LIMIT = r"\d+\s*/\s*(second|minute|hour|day)"
+_RATE_LIMIT = re.compile(rf"{_ONE_LIMIT}(\s*;\s*{_ONE_LIMIT})*")
+
+
 class Settings(BaseSettings):
     """All of paceline's configuration. Field ``foo_bar`` is variable ``PACELINE_FOO_BAR``."""
 
@@ -188,6 +192,14 @@ class Settings(BaseSettings):
     # An event not acknowledged this long (its consumer died or failed) is processed again.
     webhook_retry_idle_seconds: float = Field(default=60.0, gt=0)
     webhook_max_deliveries: int = Field(default=5, ge=1)
+    # Events only mark an account dirty; its work (one rebuild, one grant check) runs at most
+    # once per this many seconds, however many events arrive.
+    webhook_cooldown_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Secret from which the callback's unguessable path segment is derived
+    # (/webhooks/strava/<token>); once set, the bare /webhooks/strava accepts nothing.
+    webhook_path_secret: SecretStr | None = None
+    # Per client address, on the webhook route (Flask-Limiter syntax, e.g. "120/minute").
+    webhook_rate_limit: str = "120/minute"
 
     # --- rate governor -------------------------------------------------------------------------
     # Share of every window kept for interactive requests: background work stops at
@@ -331,6 +343,23 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(f"unknown sport {unknown[0]!r}; use {', '.join(SPORT_FAMILIES)}")
         return value
+
+    @field_validator("webhook_path_secret", mode="before")
+    @classmethod
+    def _path_secret_shape(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if len(value.strip()) < 16:
+                raise ValueError("must be at least 16 characters (e.g. openssl rand -hex 32)")
+        return value
+
+    @field_validator("webhook_rate_limit")
+    @classmethod
+    def _rate_limit_shape(cls, value: str) -> str:
+        if not _RATE_LIMIT.fullmatch(value.strip()):
+            raise ValueError('must look like "120/minute" or "10/second;300/hour"')
+        return value.strip()
 
     @field_validator("webhook_verify_token", mode="before")
     @classmethod

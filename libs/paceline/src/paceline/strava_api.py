@@ -130,6 +130,11 @@ class StravaAPI:
             deadline,
         )
 
+    def probe_access(self, access_token: str, priority: Priority) -> requests.Response:
+        """``GET /athlete`` with ``access_token`` as it is, no refresh and no retry: the raw
+        answer, for :func:`paceline.revocation.confirm_revoked` to judge. Governed."""
+        return self._send("GET", "/athlete", "GET /athlete", priority, None, bearer=access_token)
+
     def _credential(self, account_id: str, deadline: Deadline | None) -> Credential:
         credential = self.runtime.store.get(PROVIDER, account_id)
         if credential is None:

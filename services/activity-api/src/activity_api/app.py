@@ -1,7 +1,9 @@
 """The application factory of activity-api.
 
 One :class:`~activity_api.summaries.Summaries` (cache, single-flight builds, background
-refresh pool) and one webhook consumer thread per worker process. Gunicorn loads the app in
+refresh pool) per worker process, and, only with ``PACELINE_WEBHOOK_CONSUMER=true`` (the local
+demo; the chart runs ``paceline webhook consume`` as its own Deployment instead), one webhook
+consumer thread per worker. Gunicorn loads the app in
 each worker after forking (no ``preload_app``), so the threads belong to the worker that
 serves; ``worker_exit`` in the gunicorn config stops them.
 """
@@ -62,6 +64,7 @@ def create_app(
 
     for blueprint in (summary.bp, activities.bp, webhooks.bp, openapi.bp, widget.bp):
         app.register_blueprint(blueprint)
+    webhooks.rate_limit(app, runtime)
 
     @app.errorhandler(redis.RedisError)
     def store_unavailable(error: redis.RedisError) -> Any:

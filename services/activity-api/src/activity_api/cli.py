@@ -1,4 +1,5 @@
-"""``paceline webhook subscribe|list|delete``: manage Strava's push subscription.
+"""``paceline webhook subscribe|list|delete|consume``: Strava's push subscription, and the
+event consumer as its own process.
 
 Contributed to the ``paceline`` command through the ``paceline.commands`` entry point. The
 verify token comes from settings (``PACELINE_WEBHOOK_VERIFY_TOKEN``), never from arguments.
@@ -10,22 +11,25 @@ callback while ``subscribe`` waits, so activity-api must be reachable at the cal
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
 from paceline.runtime import Runtime
 from paceline.strava_api import StravaAPI
 from paceline.upstream import UpstreamError
 
-from activity_api.events import SUBSCRIPTION_KEY, expected_subscription
-
-CALLBACK_PATH = "/webhooks/strava"
+from activity_api.callback import BASE_PATH as CALLBACK_PATH
+from activity_api.callback import callback_path
+from activity_api.events import SUBSCRIPTION_KEY, WebhookConsumer, expected_subscription
 
 
 def default_callback(runtime: Runtime) -> str | None:
     settings = runtime.settings
     if settings.public_url is None:
         return None
-    return f"{str(settings.public_url).rstrip('/')}{settings.path_prefix}{CALLBACK_PATH}"
+    base = str(settings.public_url).rstrip("/")
+    return f"{base}{settings.path_prefix}{callback_path(settings)}"
 
 
 def cmd_subscribe(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -85,6 +89,34 @@ def cmd_delete(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
+def cmd_consume(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Run one consumer in this process until SIGTERM/SIGINT: the event in hand is finished
+    (at-least-once: anything read but not acknowledged is reclaimed by another consumer)."""
+    from paceline.cache import SummaryCache
+
+    from activity_api.summaries import Summaries
+
+    settings = runtime.settings
+    cache = SummaryCache(
+        runtime.redis, runtime.clock, keep_seconds=settings.summary_keep_seconds, memo_seconds=0
+    )
+    summaries = Summaries(runtime, cache)
+    consumer = WebhookConsumer(runtime, summaries, cache, block_ms=args.block_ms)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        consumer.request_stop()  # the loop ends after the round in hand
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"consuming webhook events as {consumer.name}", flush=True)
+    try:
+        consumer.run()
+    finally:
+        summaries.close()
+    print("webhook consumer stopped", flush=True)
+    return 0
+
+
 def _guarded(handler: object) -> object:
     def run(args: argparse.Namespace, runtime: Runtime) -> int:
         try:
@@ -115,3 +147,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     delete = actions.add_parser("delete", help="delete the subscription")
     delete.add_argument("id", nargs="?", type=int, help="subscription id (default: the one)")
     delete.set_defaults(handler=_guarded(cmd_delete))
+
+    consume = actions.add_parser(
+        "consume", help="process queued webhook events until SIGTERM (its own process)"
+    )
+    consume.add_argument(
+        "--block-ms", type=int, default=2000, help="longest wait for new events (ms)"
+    )
+    consume.set_defaults(handler=cmd_consume)

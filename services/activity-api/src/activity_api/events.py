@@ -1,23 +1,35 @@
-"""Strava webhook events: parsed, queued durably in a Redis stream, consumed asynchronously.
+"""Strava webhook events: checked, queued compactly in a Redis stream, coalesced per account.
 
-The receiving route only checks an event and appends it to the stream ``paceline:webhooks:
-strava`` (one ``XADD``), so Strava gets its 200 in milliseconds. Processing is at-least-once:
+Strava's events are unsigned and the callback is public, so an event is a hint that says "look
+again", never a fact (DESIGN, "Trust"). The route checks only an event's *shape* and appends it
+to the stream ``paceline:webhooks:strava`` (:func:`enqueue`, one Lua step), so Strava (and
+anyone else) gets the same 200 in milliseconds. Which subscription and athlete it names is
+checked here, silently, by the consumer.
 
-* every activity-api worker process runs one :class:`WebhookConsumer` thread, a consumer named
-  ``<host>-<pid>`` in the one consumer group ``activity-api``: each event goes to one worker,
-  and the work spreads over every worker of every replica;
-* an event is acknowledged (``XACK``) only after its effect is done; one whose consumer died or
-  failed stays pending and is claimed again (``XAUTOCLAIM``) once idle for
-  ``webhook_retry_idle_seconds``; after ``webhook_max_deliveries`` it is dropped, which loses
-  nothing, since an invalidated summary stays marked dirty and the next read refreshes it;
-* processing is idempotent, so a redelivery is harmless.
+Bounded memory: an entry keeps only what the consumer uses (``type``, ``owner``, ``object``,
+``sub``, ``vis``: at most ~70 bytes of field data), an identical event still waiting in the
+stream is not added twice (a ``webhook-seen`` key that the consumer deletes when it takes the
+event), and the stream is capped at :data:`STREAM_MAXLEN` entries. :data:`STREAM_BOUND_BYTES`
+is the memory that cap allows, measured in ``tests/integration/activity_api/
+test_webhook_abuse.py`` (a full stream of the largest entries uses about 0.9 MiB).
 
-What an event does (the payload is never trusted, only used to know *which* data changed):
-activity create/update/delete invalidates that athlete's summary and refreshes exactly that
-activity from the API, with the athlete's totals (two calls, not a rebuild; a deleted
-activity, or one made private, is dropped from the cached summary at once); an athlete
-deauthorization (``updates.authorized == "false"``) deletes the credential and everything
-cached for the account.
+Processing is at-least-once and coalesced:
+
+* a consumer (``paceline webhook consume``, its own process; or a thread per API worker)
+  reads events in the one consumer group; each event only *marks its account dirty*
+  (``paceline:webhook-dirty:strava:<account>``, a hash of counts) and schedules it in the
+  sorted set ``paceline:webhooks-due:strava``; then it is acknowledged. Nothing upstream yet.
+  A ``delete`` or a change to private hides the activity from the cached summary at once
+  (privacy first), and schedules the re-check;
+* due accounts are worked through once per ``webhook_cooldown_seconds`` each: one rebuild
+  (or, for exactly one activity event, the two-call patch of that activity) serves any number
+  of events; a deauthorization is acted on only after :func:`paceline.revocation.
+  confirm_revoked` says the grant is dead, otherwise nothing changes and the events count as
+  ``rejected_unconfirmed``. A dirty mark is removed only after its work is done; a consumer
+  that dies mid-work leaves it leased, and it is due again when the lease ends;
+* events for athletes without a credential, for summaries nobody asked for, or updates to
+  activities the cached summary does not show cost nothing upstream. Background builds use
+  the governor's background priority, so they stop a reserve short of every limit.
 """
 
 from __future__ import annotations
@@ -37,20 +49,86 @@ from paceline import keys, metrics
 from paceline.cache import SummaryCache
 from paceline.erasure import erase_account
 from paceline.mirror import MirrorError
+from paceline.revocation import confirm_revoked
 from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
+from paceline.upstream import TransientError
 
+from activity_api.restore import CredentialsNotRestored, MirrorRestore
 from activity_api.summaries import BUILT, Summaries
 from activity_api.summaries import SUBSCRIPTION_KEY as SUBSCRIPTION_KEY
 
 log = logging.getLogger(__name__)
 
 STREAM = f"{keys.NAMESPACE}:webhooks:{PROVIDER}"
+DUE = f"{keys.NAMESPACE}:webhooks-due:{PROVIDER}"
 GROUP = "activity-api"
-STREAM_MAXLEN = 100_000
+# The stream's cap, and what a full stream of the largest entries may use (the chart's Redis
+# has maxmemory 192 MiB: this is under 1 % of it). Trimming is approximate (whole listpack
+# nodes of 100 entries), so the length may pass the cap by up to one node.
+STREAM_MAXLEN = 10_000
+STREAM_BOUND_BYTES = 2 * 1024 * 1024
+# An identical event still queued is not queued again within this time.
+SEEN_TTL_MS = 60_000
+# How long a consumer holds a due account while working on it before another may take it.
+LEASE_SECONDS = 120.0
 OBJECT_TYPES = ("activity", "athlete")
 ASPECT_TYPES = ("create", "update", "delete")
 HIDDEN_VISIBILITIES = ("followers_only", "only_me")
+KINDS = (
+    "activity.create",
+    "activity.update",
+    "activity.delete",
+    "athlete.update",
+    "athlete.deauthorize",
+)
+DEAUTHORIZE = "athlete.deauthorize"
+
+# KEYS: stream, seen key. ARGV: seen ttl ms, maxlen, then the entry's field/value pairs.
+_ENQUEUE = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+return 1
+"""
+
+# KEYS: dirty hash, due set, cooldown key, seen key. ARGV: account, now, kind, activity id or
+# '', recheck ('1' or ''), dirty ttl seconds.
+_MARK = """
+redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[1], 'activity', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[1], 'recheck', 1) end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+local due = tonumber(ARGV[2])
+local after = tonumber(redis.call('GET', KEYS[3]) or '0')
+if after > due then due = after end
+redis.call('ZADD', KEYS[2], 'NX', due, ARGV[1])
+redis.call('DEL', KEYS[4])
+return 1
+"""
+
+# KEYS: due set. ARGV: now, lease until, limit. Take due accounts, leasing them.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return ids
+"""
+
+# KEYS: dirty hash, due set. ARGV: account, next due, then the snapshot's field/value pairs.
+# Remove what the finished work covered; fields changed since (new events) stay, and then the
+# account is due again at ``next due``.
+_COMPLETE = """
+for i = 3, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+if redis.call('HLEN', KEYS[1]) > 0 then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 1
+"""
 
 
 class InvalidEvent(ValueError):
@@ -58,17 +136,23 @@ class InvalidEvent(ValueError):
 
 
 class RetryLater(Exception):
-    """The event's effect could not be completed now; leave it pending."""
+    """The work could not be completed now; try again in ``seconds``."""
+
+    def __init__(self, reason: str, seconds: float = 5.0) -> None:
+        super().__init__(reason)
+        self.seconds = max(1.0, seconds)
 
 
 @dataclass(frozen=True)
 class WebhookEvent:
+    """An event as queued: only what the consumer uses. ``updates`` keeps only the fields
+    that matter, normalised: ``authorized: "false"`` or ``private: "true" | "false"``."""
+
     object_type: str
     aspect_type: str
     object_id: int
     owner_id: int
     subscription_id: int
-    event_time: int
     updates: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -77,34 +161,38 @@ class WebhookEvent:
 
     @property
     def kind(self) -> str:
-        """A bounded metric label: ``activity.create`` ... ``athlete.deauthorize``."""
+        """A bounded metric label: one of :data:`KINDS`."""
         if self.is_deauthorization:
-            return "athlete.deauthorize"
+            return DEAUTHORIZE
         return f"{self.object_type}.{self.aspect_type}"
 
     @property
     def hides_activity(self) -> bool:
-        """Deleted, or no longer visible to everyone: drop it from the cache at once."""
+        """Deleted, or no longer visible to everyone: hide it from the cache at once."""
         if self.object_type != "activity":
             return False
-        if self.aspect_type == "delete":
-            return True
-        return self.updates.get("private") == "true" or (
-            self.updates.get("visibility") in HIDDEN_VISIBILITIES
-        )
+        return self.aspect_type == "delete" or self.updates.get("private") == "true"
+
+    @property
+    def shows_activity(self) -> bool:
+        """Made visible to everyone: it may belong in the summary now."""
+        return self.object_type == "activity" and self.updates.get("private") == "false"
+
+    def _visibility(self) -> str:
+        return "hide" if self.hides_activity else "show" if self.shows_activity else ""
 
     def to_fields(self) -> dict[str, str]:
-        fields = {
-            "object_type": self.object_type,
-            "aspect_type": self.aspect_type,
-            "object_id": str(self.object_id),
-            "owner_id": str(self.owner_id),
-            "subscription_id": str(self.subscription_id),
-            "event_time": str(self.event_time),
+        return {
+            "type": self.kind,
+            "owner": str(self.owner_id),
+            "object": str(self.object_id),
+            "sub": str(self.subscription_id),
+            "vis": self._visibility(),
         }
-        for name, value in self.updates.items():
-            fields[f"updates.{name}"] = value
-        return fields
+
+    def seen_key(self) -> str:
+        base = keys.account_key("webhook-seen", PROVIDER, str(self.owner_id))
+        return f"{base}:{self.subscription_id}.{self.kind}.{self._visibility()}.{self.object_id}"
 
     @classmethod
     def from_fields(cls, fields: Mapping[Any, Any]) -> WebhookEvent:
@@ -114,18 +202,31 @@ class WebhookEvent:
             )
             for k, v in fields.items()
         }
-        updates = {
-            k.removeprefix("updates."): v for k, v in text.items() if k.startswith("updates.")
-        }
+        kind = text["type"]
+        if kind not in KINDS:
+            raise ValueError(f"unknown event type {kind[:32]!r}")
+        object_type, _, aspect_type = kind.partition(".")
+        updates: dict[str, str] = {}
+        if kind == DEAUTHORIZE:
+            aspect_type, updates = "update", {"authorized": "false"}
+        elif text.get("vis") == "hide" and aspect_type == "update":
+            updates = {"private": "true"}
+        elif text.get("vis") == "show":
+            updates = {"private": "false"}
         return cls(
-            object_type=text["object_type"],
-            aspect_type=text["aspect_type"],
-            object_id=int(text["object_id"]),
-            owner_id=int(text["owner_id"]),
-            subscription_id=int(text["subscription_id"]),
-            event_time=int(text.get("event_time", "0")),
+            object_type=object_type,
+            aspect_type=aspect_type,
+            object_id=_bounded_int(text["object"]),
+            owner_id=_bounded_int(text["owner"]),
+            subscription_id=_bounded_int(text["sub"]),
             updates=updates,
         )
+
+
+def _bounded_int(text: str) -> int:
+    if not text.isdigit() or len(text) > 19:
+        raise ValueError("not a positive integer")
+    return int(text)
 
 
 def _integer(value: Any) -> int | None:
@@ -144,8 +245,13 @@ def _positive_int(body: Mapping[str, Any], name: str) -> int:
     return value
 
 
+def _flag(value: Any) -> str:
+    return str(value).lower() if isinstance(value, (bool, str, int)) else ""
+
+
 def parse_event(body: Any) -> WebhookEvent:
-    """Check an event's shape (Strava's documented fields); raise :class:`InvalidEvent`."""
+    """Check an event's shape (Strava's documented fields, developers.strava.com "Webhook
+    Events API"); keep only what matters; raise :class:`InvalidEvent`."""
     if not isinstance(body, Mapping):
         raise InvalidEvent("the body must be a JSON object")
     if body.get("object_type") not in OBJECT_TYPES:
@@ -155,28 +261,35 @@ def parse_event(body: Any) -> WebhookEvent:
     raw_updates = body.get("updates") or {}
     if not isinstance(raw_updates, Mapping) or len(raw_updates) > 20:
         raise InvalidEvent("updates must be an object")
-    updates: dict[str, str] = {}
     for name, value in raw_updates.items():
         if not isinstance(name, str) or len(name) > 64 or not isinstance(value, (str, bool, int)):
             raise InvalidEvent("updates must map names to strings")
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        updates[name] = text[:256]
+        if isinstance(value, str) and len(value) > 1024:
+            raise InvalidEvent("updates values must be short")
     event_time = _integer(body.get("event_time", 0))
     if event_time is None or not 0 <= event_time < 2**63:
         raise InvalidEvent("event_time must be a non-negative integer")
+    updates: dict[str, str] = {}
+    if _flag(raw_updates.get("authorized")) == "false":
+        updates["authorized"] = "false"
+    private = _flag(raw_updates.get("private"))
+    visibility = _flag(raw_updates.get("visibility"))
+    if private == "true" or visibility in HIDDEN_VISIBILITIES:
+        updates["private"] = "true"
+    elif private == "false" or visibility == "everyone":
+        updates["private"] = "false"
     return WebhookEvent(
         object_type=str(body["object_type"]),
         aspect_type=str(body["aspect_type"]),
         object_id=_positive_int(body, "object_id"),
         owner_id=_positive_int(body, "owner_id"),
         subscription_id=_positive_int(body, "subscription_id"),
-        event_time=event_time,
         updates=updates,
     )
 
 
 def expected_subscription(runtime: Runtime) -> int | None:
-    """The subscription whose events we accept: from settings, else as recorded by
+    """The subscription whose events we act on: from settings, else as recorded by
     ``paceline webhook subscribe``."""
     if runtime.settings.webhook_subscription_id is not None:
         return runtime.settings.webhook_subscription_id
@@ -187,9 +300,19 @@ def expected_subscription(runtime: Runtime) -> int | None:
         return None
 
 
-def enqueue(client: redis.Redis, event: WebhookEvent) -> str:
-    entry_id = client.xadd(STREAM, event.to_fields(), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+def enqueue(client: redis.Redis, event: WebhookEvent) -> bool:
+    """Queue an event unless an identical one is still waiting; True when queued."""
+    pairs = [part for item in event.to_fields().items() for part in item]
+    added = client.eval(_ENQUEUE, 2, STREAM, event.seen_key(), SEEN_TTL_MS, STREAM_MAXLEN, *pairs)  # type: ignore[no-untyped-call]
+    return bool(added)
+
+
+def dirty_key(account_id: str) -> str:
+    return keys.account_key("webhook-dirty", PROVIDER, account_id)
+
+
+def cooldown_key(account_id: str) -> str:
+    return keys.account_key("webhook-cooldown", PROVIDER, account_id)
 
 
 def ensure_group(client: redis.Redis) -> None:
@@ -204,8 +327,60 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def served_activity_ids(body: Mapping[str, Any]) -> set[int]:
+    """Ids of the activities a cached summary shows."""
+    ids = set()
+    for item in body.get("activities") or []:
+        if isinstance(item, Mapping) and isinstance(item.get("id"), int):
+            ids.add(int(item["id"]))
+    return ids
+
+
+@dataclass(frozen=True)
+class DirtyWork:
+    """What one due account's dirty mark asks for (pure, from the hash's snapshot)."""
+
+    counts: Mapping[str, int]
+    activity_id: int | None
+    recheck: int
+
+    @classmethod
+    def parse(cls, raw: Mapping[Any, Any]) -> DirtyWork:
+        text = {
+            (k.decode() if isinstance(k, bytes) else str(k)): (
+                v.decode() if isinstance(v, bytes) else str(v)
+            )
+            for k, v in raw.items()
+        }
+        counts = {k: int(v) for k, v in text.items() if k in KINDS and v.lstrip("-").isdigit()}
+        activity = text.get("activity", "")
+        recheck = text.get("recheck", "0")
+        return cls(
+            counts={k: v for k, v in counts.items() if v > 0},
+            activity_id=int(activity) if activity.isdigit() else None,
+            recheck=int(recheck) if recheck.isdigit() else 0,
+        )
+
+    @property
+    def deauthorizations(self) -> int:
+        return self.counts.get(DEAUTHORIZE, 0)
+
+    @property
+    def changes(self) -> int:
+        return sum(n for k, n in self.counts.items() if k != DEAUTHORIZE)
+
+    @property
+    def patch_activity(self) -> int | None:
+        """Exactly one activity event, not a hide: patch that activity (two calls) rather
+        than rebuild (three or four)."""
+        if self.changes == 1 and self.recheck == 0 and self.activity_id is not None:
+            return self.activity_id
+        return None
+
+
 class WebhookConsumer:
-    """One consumer of the group; :meth:`start` runs it on a daemon thread."""
+    """One consumer of the group; :meth:`start` runs it on a daemon thread, :meth:`run` in
+    the calling thread (``paceline webhook consume``)."""
 
     def __init__(
         self,
@@ -215,7 +390,7 @@ class WebhookConsumer:
         *,
         name: str | None = None,
         block_ms: int = 2000,
-        batch: int = 10,
+        batch: int = 100,
     ) -> None:
         self.runtime = runtime
         self.redis = runtime.redis
@@ -227,12 +402,17 @@ class WebhookConsumer:
         settings = runtime.settings
         self.retry_idle_ms = int(settings.webhook_retry_idle_seconds * 1000)
         self.max_deliveries = settings.webhook_max_deliveries
+        self.cooldown_seconds = float(settings.webhook_cooldown_seconds)
+        self.restore = MirrorRestore()
         self._stop = threading.Event()
         self._idle = threading.Event()  # clear while events are in hand (see _busy)
         self._idle.set()
         self._thread: threading.Thread | None = None
         self._group_ready = False
         self._last_prune = 0.0
+        self._mark = self.redis.register_script(_MARK)
+        self._claim = self.redis.register_script(_CLAIM)
+        self._complete = self.redis.register_script(_COMPLETE)
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -240,6 +420,10 @@ class WebhookConsumer:
             return
         self._thread = threading.Thread(target=self._loop, name="webhook-consumer", daemon=True)
         self._thread.start()
+
+    def run(self) -> None:
+        """Consume until :meth:`stop` (the standalone process: SIGTERM calls stop)."""
+        self._loop()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop taking events and wait (up to ``timeout``) for the ones in hand to be handled.
@@ -251,6 +435,10 @@ class WebhookConsumer:
         """
         self._stop.set()
         self._idle.wait(timeout)
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after the round in hand, without waiting (signal handlers)."""
+        self._stop.set()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -266,31 +454,50 @@ class WebhookConsumer:
 
     # --- one round -----------------------------------------------------------------------------
     def run_once(self, block_ms: int | None = None) -> int:
-        """Reclaim idle pending events, then read new ones (blocking up to ``block_ms``);
-        process them. Returns how many events were handled (acknowledged or not)."""
+        """Reclaim idle pending events, read new ones (blocking up to ``block_ms``, less when
+        an account is due sooner) until the stream is drained, mark their accounts dirty,
+        then work through the accounts that are due. Returns how many events were handled."""
         if not self._group_ready:
             ensure_group(self.redis)
             self._group_ready = True
         with self._busy():
             handled = self._reclaim()
-        try:
-            answer: Any = self.redis.xreadgroup(
-                GROUP, self.name, {STREAM: ">"}, count=self.batch, block=block_ms or None
-            )
-        except redis.ResponseError as error:
-            if "NOGROUP" in str(error):
-                self._group_ready = False
-                return handled
-            raise
-        if self._stop.is_set():
-            return handled  # stopping: what was just read stays pending for others to reclaim
+        block = self._block_for(block_ms)
+        while True:
+            try:
+                answer: Any = self.redis.xreadgroup(
+                    GROUP, self.name, {STREAM: ">"}, count=self.batch, block=block
+                )
+            except redis.ResponseError as error:
+                if "NOGROUP" in str(error):
+                    self._group_ready = False
+                    return handled
+                raise
+            if self._stop.is_set():
+                return handled  # stopping: what was just read stays pending for others
+            read = 0
+            with self._busy():
+                for _stream, messages in answer or []:
+                    for entry_id, fields in messages:
+                        self._handle(entry_id, fields)
+                        read += 1
+            handled += read
+            if read < self.batch:
+                break
+            block = None  # a full batch: drain without waiting before working
         with self._busy():
-            for _stream, messages in answer or []:
-                for entry_id, fields in messages:
-                    self._handle(entry_id, fields)
-                    handled += 1
+            self.work_due()
             self._prune_consumers()
         return handled
+
+    def _block_for(self, block_ms: int | None) -> int | None:
+        if not block_ms:
+            return None
+        first = self.redis.zrange(DUE, 0, 0, withscores=True)
+        if not first:
+            return block_ms
+        wait_ms = (float(first[0][1]) - self.runtime.clock.now()) * 1000
+        return int(min(block_ms, max(1.0, wait_ms)))
 
     @contextmanager
     def _busy(self) -> Iterator[None]:
@@ -352,7 +559,7 @@ class WebhookConsumer:
             metrics.WEBHOOK_EVENTS.labels("invalid", "dropped").inc()
             return
         try:
-            result = self.process(event)
+            result = self.accept(event)
         except RetryLater as reason:
             metrics.WEBHOOK_EVENTS.labels(event.kind, "retry").inc()
             log.info(
@@ -361,42 +568,158 @@ class WebhookConsumer:
             )
             return
         self.redis.xack(STREAM, GROUP, entry_id)
-        metrics.WEBHOOK_EVENTS.labels(event.kind, result).inc()
-        log.info(
-            "webhook event processed",
+        if result != "marked":  # marked events are counted when their account's work ends
+            metrics.WEBHOOK_EVENTS.labels(event.kind, result).inc()
+        log.debug(
+            "webhook event taken",
             extra={"entry": self._id(entry_id), "type": event.kind, "result": result},
         )
 
-    # --- the effect of one event ---------------------------------------------------------------
-    def process(self, event: WebhookEvent) -> str:
-        """Apply one event; return a bounded result label or raise :class:`RetryLater`."""
+    # --- taking one event: no upstream call ----------------------------------------------------
+    def accept(self, event: WebhookEvent) -> str:
+        """Check one event and mark its account dirty; a bounded result label (``marked``
+        when its work is scheduled). Nothing upstream happens here."""
         account = str(event.owner_id)
+        seen = event.seen_key()
+        if event.subscription_id != expected_subscription(self.runtime):
+            self.redis.delete(seen)
+            return "rejected"
+        if not self._connected(account):
+            self.redis.delete(seen)
+            return "ignored"  # never connected, or gone: nothing to do
+        activity: int | None = None
+        recheck = False
         if event.is_deauthorization:
-            try:
-                erase_account(self.runtime.store, PROVIDER, account)
-            except MirrorError as error:
-                raise RetryLater(f"mirror: {error}") from None
-            self.cache.forget(PROVIDER, account)  # this worker's memory too
-            return "deauthorized"
-        if self.runtime.store.get(PROVIDER, account) is None:
-            return "ignored"  # no longer connected
-        if event.hides_activity:
-            self.cache.drop_activity(PROVIDER, account, event.object_id)
-        if not self.cache.invalidate(PROVIDER, account):
-            return "not_cached"  # nobody asked for this summary: nothing to refresh
-        if event.object_type == "activity":
-            outcome = self.summaries.refresh_activity(
-                account, event.object_id, gone=event.hides_activity, trigger="webhook"
+            pass  # checked with the provider when due; nothing cached is needed
+        elif event.object_type == "activity":
+            entry = self.cache.get(PROVIDER, account)
+            if entry is None:
+                self.redis.delete(seen)
+                return "not_cached"  # nobody asked for this summary: nothing to refresh
+            if event.hides_activity:
+                # Privacy first: hidden now, re-checked against the API when due.
+                recheck = self.cache.drop_activity(PROVIDER, account, event.object_id)
+                if not recheck:
+                    self.redis.delete(seen)
+                    return "not_served"
+            elif (
+                event.aspect_type == "update"
+                and not event.shows_activity
+                and event.object_id not in served_activity_ids(entry.body)
+            ):
+                self.redis.delete(seen)
+                return "not_served"  # an activity the summary does not show
+            activity = event.object_id
+        elif self.cache.get(PROVIDER, account) is None:
+            self.redis.delete(seen)
+            return "not_cached"
+        self._mark(
+            keys=[dirty_key(account), DUE, cooldown_key(account), seen],
+            args=[
+                account,
+                repr(self.runtime.clock.now()),
+                event.kind,
+                "" if activity is None else str(activity),
+                "1" if recheck else "",
+                7 * 86400,
+            ],
+        )
+        return "marked"
+
+    def _connected(self, account: str) -> bool:
+        key = keys.credential_key(PROVIDER, account)
+        if self.redis.hexists(key, "record"):
+            return True
+        try:
+            if self.restore.restore_if_lost(self.runtime):  # Redis had lost its data
+                return bool(self.redis.hexists(key, "record"))
+        except CredentialsNotRestored as error:
+            raise RetryLater(str(error)) from None
+        return False
+
+    # --- due accounts: where upstream calls happen ---------------------------------------------
+    def work_due(self, limit: int = 20) -> int:
+        """Work through up to ``limit`` due accounts; return how many were worked on."""
+        now = self.runtime.clock.now()
+        taken = self._claim(keys=[DUE], args=[repr(now), repr(now + LEASE_SECONDS), limit])
+        for raw in taken or []:
+            account = raw.decode() if isinstance(raw, bytes) else str(raw)
+            self._work_account(account)
+        return len(taken or [])
+
+    def _work_account(self, account: str) -> None:
+        try:
+            keys.check_ident(account, "account id")
+        except ValueError:
+            self.redis.zrem(DUE, account)
+            return
+        snapshot = self.redis.hgetall(dirty_key(account))
+        now = self.runtime.clock.now()
+        # The cooldown starts now: events arriving while we work wait for the next slot.
+        self.redis.set(
+            cooldown_key(account),
+            repr(now + self.cooldown_seconds),
+            px=max(1, int(self.cooldown_seconds * 1000)),
+        )
+        work = DirtyWork.parse(snapshot)
+        try:
+            results = self.process(account, work)
+        except RetryLater as reason:
+            self.redis.zadd(DUE, {account: now + reason.seconds})
+            log.info(
+                "webhook work will be retried",
+                extra={"account": account, "reason": str(reason), "in_seconds": reason.seconds},
             )
+            return
+        for kind, count in work.counts.items():
+            metrics.WEBHOOK_EVENTS.labels(kind, results.get(kind, results["*"])).inc(count)
+        pairs = [part for name, value in snapshot.items() for part in (name, value)]
+        self._complete(
+            keys=[dirty_key(account), DUE],
+            args=[account, repr(now + self.cooldown_seconds), *pairs],
+        )
+
+    def process(self, account: str, work: DirtyWork) -> dict[str, str]:
+        """Do one account's coalesced work; results by event kind (``*``: the rest), or raise
+        :class:`RetryLater`."""
+        results: dict[str, str] = {}
+        if work.deauthorizations:
+            try:
+                revoked = confirm_revoked(self.runtime, PROVIDER, account)
+            except TransientError as error:
+                raise RetryLater(
+                    f"grant check: {error}", getattr(error, "retry_after", None) or 30.0
+                ) from None
+            if revoked:
+                try:
+                    erase_account(self.runtime.store, PROVIDER, account)
+                except MirrorError as error:
+                    raise RetryLater(f"mirror: {error}", 10.0) from None
+                self.cache.forget(PROVIDER, account)  # this process's memory too
+                return {"*": "ignored", DEAUTHORIZE: "deauthorized"}
+            results[DEAUTHORIZE] = "rejected_unconfirmed"
+        if not work.changes:
+            results["*"] = "ignored"
+            return results
+        if self.runtime.store.get(PROVIDER, account) is None:
+            results["*"] = "ignored"  # no longer connected
+            return results
+        patch = work.patch_activity
+        if patch is not None:
+            outcome = self.summaries.refresh_activity(account, patch, gone=False, trigger="webhook")
         else:
             outcome = self.summaries.rebuild(account, trigger="webhook")
-        if outcome in (BUILT, "busy"):
-            # "busy": a build is running; if it started before our invalidation the entry
-            # stays dirty and the next read refreshes again.
-            return "refreshed"
+        if outcome == BUILT:
+            results["*"] = "refreshed"
+            return results
         if outcome == "account_unavailable":
-            return "ignored"
-        raise RetryLater(outcome)
+            results["*"] = "ignored"
+            return results
+        if outcome == "busy":
+            raise RetryLater("a build is running", 5.0)
+        left = self.cache.cooldown_left(PROVIDER, account)
+        wait = left or float(self.runtime.settings.summary_retry_seconds)
+        raise RetryLater(outcome, wait)
 
     # --- housekeeping --------------------------------------------------------------------------
     def _prune_consumers(self, every_seconds: float = 600.0, idle_ms: int = 86_400_000) -> None:
