@@ -84,9 +84,7 @@ def test_spoofed_events_change_nothing(harness: Harness) -> None:
             ),
         ),
     ]
-    assert {(a.status_code, a.get_data()) for a in answers} == {
-        (200, b'{"status":"received"}\n')
-    }
+    assert {(a.status_code, a.get_data()) for a in answers} == {(200, b'{"status":"received"}\n')}
     garbage = harness.client.post("/webhooks/strava", data="not json")
     assert garbage.status_code == 400
 
