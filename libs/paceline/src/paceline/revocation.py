@@ -4,18 +4,19 @@ A deauthorization webhook event is unsigned and anyone can post one; a refused r
 can also be a passing fault (or a rotation race). So an account is erased for a revoked grant
 only when the provider itself confirms it on *both* tokens:
 
-* the access token is refused: ``GET /athlete`` with it answers 401 in Strava's error shape
+* the refresh token is refused (``invalid_grant``-like: the refresh ends ``needs_reauth`` or
+  ``lost_chain``), through the one locked refresh path, so a live grant is simply refreshed
+  and found alive;
+* and the access token is refused: ``GET /athlete`` with it answers 401 in Strava's error shape
   naming the athlete's token (``{"message": "Authorization Error", "errors": [{"resource":
   "Athlete", "field": "access_token", "code": "invalid"}]}``, developers.strava.com,
   "Authentication" and "Errors"). A 401 naming the ``Application`` is a wrong client secret:
-  the application's problem, never a sign that an athlete left;
-* and the refresh token is refused (``invalid_grant``-like: the refresh ends ``needs_reauth``
-  or ``lost_chain``), through the one locked refresh path, so a live grant whose access token
-  merely expired is refreshed on the way and found alive.
+  the application's problem, never a sign that an athlete left.
 
-:func:`judge` is the pure decision; :func:`confirm_revoked` asks the provider (at most one API
-call, governed at background priority, plus one token post) and is what the webhook consumer
-and the token-refresher's revocation path call before :func:`paceline.erasure.erase_account`.
+:func:`judge` is the pure decision; :func:`confirm_revoked` asks the provider (one token post,
+and one API call governed at background priority only when that post is refused). The webhook
+consumer and the token-refresher's revocation path call it before
+:func:`paceline.erasure.erase_account`.
 When the provider cannot be asked now (budget spent, network, 5xx) it raises
 :class:`~paceline.upstream.TransientError`: the caller tries again later and erases nothing.
 """
@@ -92,42 +93,41 @@ def judge(access: AccessAnswer, refresh: RefreshAnswer) -> bool | None:
 
 def confirm_revoked(runtime: Runtime, provider: str, account_id: str) -> bool:
     """True when the provider confirms the account's grant is dead (or no credential is left
-    to erase); False while it is alive. Raises :class:`TransientError` when undecided."""
+    to erase); False while it is alive. Raises :class:`TransientError` when undecided.
+
+    The refresh token is asked first: the token endpoint does not count against the API's
+    rate limits (developers.strava.com, "Rate Limits"), so a forged deauthorization of a live
+    grant costs no API budget at all. Only a refused refresh is followed by the one governed
+    ``GET /athlete`` with the access token.
+    """
     from paceline.strava_api import StravaAPI  # the probe is Strava's endpoint
 
     credential = runtime.store.get(provider, account_id)
     if credential is None:
         return True
-    access = AccessAnswer.UNKNOWN
-    if credential.expires_at > runtime.clock.now():
-        response = StravaAPI(runtime).probe_access(credential.access_token, Priority.BACKGROUND)
+    if credential.state is not CredentialState.ACTIVE:
+        # Already refused at an earlier refresh (needs re-authorization): no new post.
+        refresh = RefreshAnswer.REFUSED
+    else:
+        outcome = refresh_credential(runtime, provider, account_id, force=True, lock_wait_seconds=5)
+        refresh = refresh_answer(outcome.result, outcome.detail)
+        if refresh is RefreshAnswer.ACCEPTED:
+            _log(provider, account_id, None, refresh, False)
+            return False
+    current = runtime.store.get(provider, account_id)
+    if current is None:
+        return True  # erased meanwhile (a disconnect)
+    if current.access_token != credential.access_token and current.state is CredentialState.ACTIVE:
+        _log(provider, account_id, None, RefreshAnswer.ACCEPTED, False)
+        return False  # someone else refreshed it meanwhile: alive
+    access = AccessAnswer.REFUSED  # an expired access token is refused by definition
+    if current.expires_at > runtime.clock.now():
+        response = StravaAPI(runtime).probe_access(current.access_token, Priority.BACKGROUND)
         try:
             body = response.json()
         except ValueError:
             body = None
         access = access_answer(response.status_code, body)
-        if access is AccessAnswer.ACCEPTED:
-            _log(provider, account_id, access, None, False)
-            return False
-    else:
-        access = AccessAnswer.REFUSED  # expired: refused by definition; the refresh decides
-    if credential.state is not CredentialState.ACTIVE:
-        # Already refused at an earlier refresh (needs re-authorization): no new post.
-        refresh = RefreshAnswer.REFUSED
-    else:
-        outcome = refresh_credential(
-            runtime,
-            provider,
-            account_id,
-            force=True,
-            lock_wait_seconds=5.0,
-            rejected_access_token=credential.access_token,
-        )
-        refresh = refresh_answer(outcome.result, outcome.detail)
-        if outcome.result is RefreshResult.SKIPPED:
-            current = runtime.store.get(provider, account_id)
-            if current is not None and current.access_token != credential.access_token:
-                refresh = RefreshAnswer.ACCEPTED  # someone refreshed it meanwhile: alive
     verdict = judge(access, refresh)
     _log(provider, account_id, access, refresh, verdict)
     if verdict is None:
@@ -138,7 +138,7 @@ def confirm_revoked(runtime: Runtime, provider: str, account_id: str) -> bool:
 def _log(
     provider: str,
     account_id: str,
-    access: AccessAnswer,
+    access: AccessAnswer | None,
     refresh: RefreshAnswer | None,
     verdict: bool | None,
 ) -> None:
@@ -147,7 +147,7 @@ def _log(
         extra={
             "provider": provider,
             "account": account_id,
-            "access": access.value,
+            "access": access.value if access else None,
             "refresh": refresh.value if refresh else None,
             "revoked": verdict,
         },

@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     # Events only mark an account dirty; its work (one rebuild, one grant check) runs at most
     # once per this many seconds, however many events arrive.
     webhook_cooldown_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Deauthorization events: the grant is checked (a token post; an API call only when the
+    # refresh is refused) at most once per this many seconds per account.
+    webhook_grant_check_seconds: float = Field(default=10.0, ge=1, le=3600)
     # Secret from which the callback's unguessable path segment is derived
     # (/webhooks/strava/<token>); once set, the bare /webhooks/strava accepts nothing.
     webhook_path_secret: SecretStr | None = None

@@ -91,8 +91,9 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
 return 1
 """
 
-# KEYS: dirty hash, due set, cooldown key, seen key. ARGV: account, now, kind, activity id or
-# '', recheck ('1' or ''), dirty ttl seconds.
+# KEYS: dirty hash, due set, the kind's cooldown key (rebuild or grant check), seen key.
+# ARGV: account, now, kind, activity id or '', recheck ('1' or ''), dirty ttl seconds.
+# The account is due when the kind's cooldown ends (never later than it already was).
 _MARK = """
 redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
 if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[1], 'activity', ARGV[4]) end
@@ -101,7 +102,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[6])
 local due = tonumber(ARGV[2])
 local after = tonumber(redis.call('GET', KEYS[3]) or '0')
 if after > due then due = after end
-redis.call('ZADD', KEYS[2], 'NX', due, ARGV[1])
+redis.call('ZADD', KEYS[2], 'LT', due, ARGV[1])
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) == false then
+  redis.call('ZADD', KEYS[2], due, ARGV[1])
+end
 redis.call('DEL', KEYS[4])
 return 1
 """
@@ -113,19 +117,29 @@ for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return ids
 """
 
-# KEYS: dirty hash, due set. ARGV: account, next due, then the snapshot's field/value pairs.
-# Remove what the finished work covered; fields changed since (new events) stay, and then the
-# account is due again at ``next due``.
+# KEYS: dirty hash, due set. ARGV: account, when rebuilds may run again, when grant checks may,
+# then the snapshot's field/value pairs. Remove what the finished work covered; fields changed
+# since (new events) or left for later stay, and the account is due again when the first of
+# the remaining kinds of work may run.
 _COMPLETE = """
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
     redis.call('HDEL', KEYS[1], ARGV[i])
   end
 end
-if redis.call('HLEN', KEYS[1]) > 0 then
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-else
+local due = nil
+if redis.call('HEXISTS', KEYS[1], 'athlete.deauthorize') == 1 then due = tonumber(ARGV[3]) end
+local changes = {'activity.create', 'activity.update', 'activity.delete', 'athlete.update'}
+for _, kind in ipairs(changes) do
+  if redis.call('HEXISTS', KEYS[1], kind) == 1 then
+    if due == nil or tonumber(ARGV[2]) < due then due = tonumber(ARGV[2]) end
+  end
+end
+if due == nil then
+  redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], due, ARGV[1])
 end
 return 1
 """
@@ -312,7 +326,13 @@ def dirty_key(account_id: str) -> str:
 
 
 def cooldown_key(account_id: str) -> str:
+    """Until when (epoch seconds) no new rebuild runs for the account's events."""
     return keys.account_key("webhook-cooldown", PROVIDER, account_id)
+
+
+def grant_check_key(account_id: str) -> str:
+    """Until when no new grant check runs for the account's deauthorization events."""
+    return keys.account_key("webhook-grant-check", PROVIDER, account_id)
 
 
 def ensure_group(client: redis.Redis) -> None:
@@ -403,6 +423,7 @@ class WebhookConsumer:
         self.retry_idle_ms = int(settings.webhook_retry_idle_seconds * 1000)
         self.max_deliveries = settings.webhook_max_deliveries
         self.cooldown_seconds = float(settings.webhook_cooldown_seconds)
+        self.grant_seconds = float(settings.webhook_grant_check_seconds)
         self.restore = MirrorRestore()
         self._stop = threading.Event()
         self._idle = threading.Event()  # clear while events are in hand (see _busy)
@@ -613,8 +634,9 @@ class WebhookConsumer:
         elif self.cache.get(PROVIDER, account) is None:
             self.redis.delete(seen)
             return "not_cached"
+        wait_key = grant_check_key(account) if event.is_deauthorization else cooldown_key(account)
         self._mark(
-            keys=[dirty_key(account), DUE, cooldown_key(account), seen],
+            keys=[dirty_key(account), DUE, wait_key, seen],
             args=[
                 account,
                 repr(self.runtime.clock.now()),
@@ -653,17 +675,24 @@ class WebhookConsumer:
         except ValueError:
             self.redis.zrem(DUE, account)
             return
-        snapshot = self.redis.hgetall(dirty_key(account))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(dirty_key(account))
+        pipe.get(cooldown_key(account))
+        pipe.get(grant_check_key(account))
+        snapshot, rebuild_raw, grant_raw = pipe.execute()
         now = self.runtime.clock.now()
-        # The cooldown starts now: events arriving while we work wait for the next slot.
-        self.redis.set(
-            cooldown_key(account),
-            repr(now + self.cooldown_seconds),
-            px=max(1, int(self.cooldown_seconds * 1000)),
-        )
         work = DirtyWork.parse(snapshot)
+        rebuild_after = float(rebuild_raw or 0)
+        grant_after = float(grant_raw or 0)
+        check_grant = work.deauthorizations > 0 and grant_after <= now
+        rebuild = work.changes > 0 and rebuild_after <= now
+        # The cooldowns start now: events arriving while we work wait for the next slot.
+        if check_grant:
+            grant_after = self._start_cooldown(grant_check_key(account), now, self.grant_seconds)
+        if rebuild:
+            rebuild_after = self._start_cooldown(cooldown_key(account), now, self.cooldown_seconds)
         try:
-            results = self.process(account, work)
+            results = self.process(account, work, check_grant=check_grant, rebuild=rebuild)
         except RetryLater as reason:
             self.redis.zadd(DUE, {account: now + reason.seconds})
             log.info(
@@ -671,19 +700,37 @@ class WebhookConsumer:
                 extra={"account": account, "reason": str(reason), "in_seconds": reason.seconds},
             )
             return
-        for kind, count in work.counts.items():
-            metrics.WEBHOOK_EVENTS.labels(kind, results.get(kind, results["*"])).inc(count)
-        pairs = [part for name, value in snapshot.items() for part in (name, value)]
+        covered = {}
+        for name, value in snapshot.items():
+            text = name.decode() if isinstance(name, bytes) else str(name)
+            if text == DEAUTHORIZE:
+                done = check_grant or DEAUTHORIZE in results
+            else:
+                done = rebuild or "*" in results
+            if done:
+                covered[name] = value
+                if text in work.counts:
+                    label = results.get(text, results.get("*", "refreshed"))
+                    metrics.WEBHOOK_EVENTS.labels(text, label).inc(work.counts[text])
+        pairs = [part for item in covered.items() for part in item]
         self._complete(
             keys=[dirty_key(account), DUE],
-            args=[account, repr(now + self.cooldown_seconds), *pairs],
+            args=[account, repr(max(rebuild_after, now)), repr(max(grant_after, now)), *pairs],
         )
 
-    def process(self, account: str, work: DirtyWork) -> dict[str, str]:
-        """Do one account's coalesced work; results by event kind (``*``: the rest), or raise
-        :class:`RetryLater`."""
+    def _start_cooldown(self, key: str, now: float, seconds: float) -> float:
+        until = now + seconds
+        self.redis.set(key, repr(until), px=max(1, int(seconds * 1000)))
+        return until
+
+    def process(
+        self, account: str, work: DirtyWork, *, check_grant: bool = True, rebuild: bool = True
+    ) -> dict[str, str]:
+        """Do one account's coalesced work; results by event kind (``*``: every other kind
+        whose work is settled), or raise :class:`RetryLater`. Kinds with no result are left
+        for their cooldown to end."""
         results: dict[str, str] = {}
-        if work.deauthorizations:
+        if check_grant and work.deauthorizations:
             try:
                 revoked = confirm_revoked(self.runtime, PROVIDER, account)
             except TransientError as error:
@@ -698,8 +745,7 @@ class WebhookConsumer:
                 self.cache.forget(PROVIDER, account)  # this process's memory too
                 return {"*": "ignored", DEAUTHORIZE: "deauthorized"}
             results[DEAUTHORIZE] = "rejected_unconfirmed"
-        if not work.changes:
-            results["*"] = "ignored"
+        if not (rebuild and work.changes):
             return results
         if self.runtime.store.get(PROVIDER, account) is None:
             results["*"] = "ignored"  # no longer connected
@@ -709,17 +755,13 @@ class WebhookConsumer:
             outcome = self.summaries.refresh_activity(account, patch, gone=False, trigger="webhook")
         else:
             outcome = self.summaries.rebuild(account, trigger="webhook")
-        if outcome == BUILT:
-            results["*"] = "refreshed"
-            return results
-        if outcome == "account_unavailable":
-            results["*"] = "ignored"
+        if outcome in (BUILT, "account_unavailable"):
+            results["*"] = "refreshed" if outcome == BUILT else "ignored"
             return results
         if outcome == "busy":
             raise RetryLater("a build is running", 5.0)
         left = self.cache.cooldown_left(PROVIDER, account)
-        wait = left or float(self.runtime.settings.summary_retry_seconds)
-        raise RetryLater(outcome, wait)
+        raise RetryLater(outcome, left or float(self.runtime.settings.summary_retry_seconds))
 
     # --- housekeeping --------------------------------------------------------------------------
     def _prune_consumers(self, every_seconds: float = 600.0, idle_ms: int = 86_400_000) -> None:
