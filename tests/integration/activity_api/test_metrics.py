@@ -58,7 +58,9 @@ def test_metrics_cover_the_flow_without_account_ids(harness: Harness) -> None:
     for result in ("hit", "stale", "miss"):
         assert value("paceline_cache_requests_total", result=result) >= 1
     assert value("paceline_ratelimit_limit", bucket="read", window="15min") == 100
-    assert value("paceline_webhook_events_total", type="activity.update", result="accepted") >= 1
+    assert value("paceline_webhook_events_total", type="activity.update", result="received") >= 1
+    # an update to an activity the summary does not show: settled without an upstream call
+    assert value("paceline_webhook_events_total", type="activity.update", result="not_served") >= 1
     assert value("paceline_tokens", provider="strava", state="active") == 1
     routes = {s.labels.get("route") for s in samples if "route" in s.labels}
     assert "/v1/strava/athletes/<athlete_id>/summary" in routes

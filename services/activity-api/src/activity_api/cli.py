@@ -20,7 +20,7 @@ from paceline.strava_api import StravaAPI
 from paceline.upstream import UpstreamError
 
 from activity_api.callback import BASE_PATH as CALLBACK_PATH
-from activity_api.callback import callback_path
+from activity_api.callback import callback_path, callback_token
 from activity_api.events import SUBSCRIPTION_KEY, WebhookConsumer, expected_subscription
 
 
@@ -32,6 +32,12 @@ def default_callback(runtime: Runtime) -> str | None:
     return f"{base}{settings.path_prefix}{callback_path(settings)}"
 
 
+def shown(runtime: Runtime, url: str) -> str:
+    """A callback URL as printed: the secret path segment masked."""
+    token = callback_token(runtime.settings)
+    return url.replace(token, "<secret path>") if token else url
+
+
 def cmd_subscribe(args: argparse.Namespace, runtime: Runtime) -> int:
     token = runtime.settings.webhook_verify_token
     if token is None:
@@ -41,13 +47,13 @@ def cmd_subscribe(args: argparse.Namespace, runtime: Runtime) -> int:
     if not callback:
         print(
             "paceline: give --callback-url or set PACELINE_PUBLIC_URL "
-            f"(the callback is <public url><path prefix>{CALLBACK_PATH})",
+            f"(the callback is <public url><path prefix>{CALLBACK_PATH}[/<secret path>])",
             file=sys.stderr,
         )
         return 2
     subscription_id = StravaAPI(runtime).create_subscription(callback, token.get_secret_value())
     runtime.redis.set(SUBSCRIPTION_KEY, subscription_id)
-    print(f"subscribed: id {subscription_id}, callback {callback}")
+    print(f"subscribed: id {subscription_id}, callback {shown(runtime, callback)}")
     configured = runtime.settings.webhook_subscription_id
     if configured is not None and configured != subscription_id:
         print(
@@ -67,7 +73,8 @@ def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
     for item in subscriptions:
         mark = "  (accepted by activity-api)" if item.get("id") == accepted else ""
         print(
-            f"{item.get('id')}  {item.get('callback_url')}  created {item.get('created_at')}{mark}"
+            f"{item.get('id')}  {shown(runtime, str(item.get('callback_url')))}  "
+            f"created {item.get('created_at')}{mark}"
         )
     return 0
 

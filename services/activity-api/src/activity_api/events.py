@@ -67,9 +67,9 @@ GROUP = "activity-api"
 # has maxmemory 192 MiB: this is under 1 % of it). Trimming is approximate (whole listpack
 # nodes of 100 entries), so the length may pass the cap by up to one node.
 STREAM_MAXLEN = 10_000
-STREAM_BOUND_BYTES = 2 * 1024 * 1024
+STREAM_BOUND_BYTES = 1024 * 1024
 # An identical event still queued is not queued again within this time.
-SEEN_TTL_MS = 60_000
+SEEN_TTL_MS = 10_000
 # How long a consumer holds a due account while working on it before another may take it.
 LEASE_SECONDS = 120.0
 OBJECT_TYPES = ("activity", "athlete")

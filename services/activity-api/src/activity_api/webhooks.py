@@ -65,8 +65,8 @@ def receive_event(token: str | None) -> Any:
     except InvalidEvent as error:
         metrics.WEBHOOK_EVENTS.labels("invalid", "rejected").inc()
         return json_error(400, "bad_request", str(error))
-    if not enqueue(runtime.redis, event):
-        metrics.WEBHOOK_EVENTS.labels(event.kind, "duplicate").inc()
+    queued = enqueue(runtime.redis, event)
+    metrics.WEBHOOK_EVENTS.labels(event.kind, "received" if queued else "duplicate").inc()
     return jsonify(status="received")
 
 
