@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"posted {len(forged)} forged events in {post_seconds:.1f} s "
-        f"(answers {sorted(set(statuses))}); API calls by endpoint: {forged_calls}; token posts (grant checks): {token_posts}"
+        f"(answers {sorted(set(statuses))}); API calls by endpoint: {forged_calls}; "
+        f"token posts (grant checks): {token_posts}"
     )
     print(f"credential still there after 20 forged deauthorizations: {still_connected}")
     verdict = "PASS" if passed else "FAIL"
