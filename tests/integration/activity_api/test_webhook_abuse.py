@@ -58,12 +58,12 @@ def deauthorization(owner: int | str, subscription_id: int = SUBSCRIPTION_ID) ->
     )
 
 
-def webhook_count(h: Harness, kind: str, result: str) -> float:
+def outcome_count(h: Harness, kind: str, result: str) -> float:
     text = h.client.get("/metrics").get_data(as_text=True)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if (
-                sample.name == "paceline_webhook_events_total"
+                sample.name == "paceline_webhook_outcomes_total"
                 and sample.labels.get("type") == kind
                 and sample.labels.get("result") == result
             ):
@@ -101,7 +101,7 @@ def test_forged_deauthorization_erases_nothing_and_a_real_revocation_erases_ever
     assert account in mirrored_accounts(h)
     assert h.runtime.redis.exists(summary_key("strava", account))
     assert h.client.get(summary).get_json()["latest_activity"] == before_body["latest_activity"]
-    assert webhook_count(h, "athlete.deauthorize", "rejected_unconfirmed") >= 1
+    assert outcome_count(h, "athlete.deauthorize", "rejected_unconfirmed") >= 1
     assert h.total_api_calls() == calls  # a live grant is confirmed by a token post alone
     print(f"\n20 forged deauthorizations: {h.total_api_calls() - calls} API calls, nothing erased")
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from paceline import keys, metrics
+from paceline import keys
 from paceline.cache import SummaryCache
 from paceline.erasure import erase_account
 from paceline.mirror import MirrorError
@@ -83,6 +83,20 @@ KINDS = (
     "athlete.deauthorize",
 )
 DEAUTHORIZE = "athlete.deauthorize"
+# What the consumer did with events, counted in Redis (the consumer may be its own process,
+# never scraped): exported by activity-api as paceline_webhook_outcomes_total{type, result}.
+OUTCOMES = f"{keys.NAMESPACE}:webhook-outcomes:{PROVIDER}"
+OUTCOME_RESULTS = (
+    "refreshed",
+    "deauthorized",
+    "rejected_unconfirmed",
+    "rejected",
+    "ignored",
+    "not_cached",
+    "not_served",
+    "retry",
+    "dropped",
+)
 
 # KEYS: stream, seen key. ARGV: seen ttl ms, maxlen, then the entry's field/value pairs.
 _ENQUEUE = """
@@ -321,6 +335,22 @@ def enqueue(client: redis.Redis, event: WebhookEvent) -> bool:
     return bool(added)
 
 
+def record_outcome(client: redis.Redis, kind: str, result: str, count: int = 1) -> None:
+    """Count ``count`` events of ``kind`` as ``result`` (both from bounded sets)."""
+    if kind not in (*KINDS, "invalid") or result not in OUTCOME_RESULTS:
+        raise ValueError(f"unknown webhook outcome {kind}/{result}")
+    client.hincrby(OUTCOMES, f"{kind}|{result}", count)
+
+
+def outcome_totals(client: redis.Redis) -> dict[tuple[str, str], int]:
+    raw: Mapping[bytes, bytes] = client.hgetall(OUTCOMES)  # type: ignore[assignment]
+    totals = {}
+    for name, value in raw.items():
+        kind, _, result = name.decode().partition("|")
+        totals[(kind, result)] = int(value)
+    return totals
+
+
 def dirty_key(account_id: str) -> str:
     return keys.account_key("webhook-dirty", PROVIDER, account_id)
 
@@ -547,7 +577,7 @@ class WebhookConsumer:
                 continue
             if self._deliveries(entry_id) > self.max_deliveries:
                 self.redis.xack(STREAM, GROUP, entry_id)
-                metrics.WEBHOOK_EVENTS.labels(self._kind(fields), "dropped").inc()
+                record_outcome(self.redis, self._kind(fields), "dropped")
                 log.error(
                     "webhook event dropped after repeated failures",
                     extra={"entry": self._id(entry_id)},
@@ -577,12 +607,12 @@ class WebhookConsumer:
             event = WebhookEvent.from_fields(fields)
         except (KeyError, ValueError):
             self.redis.xack(STREAM, GROUP, entry_id)
-            metrics.WEBHOOK_EVENTS.labels("invalid", "dropped").inc()
+            record_outcome(self.redis, "invalid", "dropped")
             return
         try:
             result = self.accept(event)
         except RetryLater as reason:
-            metrics.WEBHOOK_EVENTS.labels(event.kind, "retry").inc()
+            record_outcome(self.redis, event.kind, "retry")
             log.info(
                 "webhook event will be retried",
                 extra={"entry": self._id(entry_id), "type": event.kind, "reason": str(reason)},
@@ -590,7 +620,7 @@ class WebhookConsumer:
             return
         self.redis.xack(STREAM, GROUP, entry_id)
         if result != "marked":  # marked events are counted when their account's work ends
-            metrics.WEBHOOK_EVENTS.labels(event.kind, result).inc()
+            record_outcome(self.redis, event.kind, result)
         log.debug(
             "webhook event taken",
             extra={"entry": self._id(entry_id), "type": event.kind, "result": result},
@@ -711,7 +741,7 @@ class WebhookConsumer:
                 covered[name] = value
                 if text in work.counts:
                     label = results.get(text, results.get("*", "refreshed"))
-                    metrics.WEBHOOK_EVENTS.labels(text, label).inc(work.counts[text])
+                    record_outcome(self.redis, text, label, work.counts[text])
         pairs = [part for item in covered.items() for part in item]
         self._complete(
             keys=[dirty_key(account), DUE],

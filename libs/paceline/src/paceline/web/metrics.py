@@ -3,8 +3,9 @@
 With ``PROMETHEUS_MULTIPROC_DIR`` set (the gunicorn configs set it), each scrape aggregates every
 worker's files with ``MultiProcessCollector`` into a fresh registry; without it (tests, the
 Flask dev server) the default registry is used. Shared state (token counts by state, refresher
-status and refresh totals) is read from Redis at scrape time by :class:`StoreCollector`, so every
-replica reports the same truth and nothing goes stale when a worker dies.
+status and refresh totals, Redis memory use and limit) is read from Redis at scrape time by
+:class:`StoreCollector`, so every replica reports the same truth and nothing goes stale when a
+worker dies.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class StoreCollector(Collector):
             states = states_by_provider(self.store)
             totals = refresh_totals(self.store.redis)
             status = read_run_status(self.store.redis)
+            memory: Any = self.store.redis.info("memory")
         except Exception as error:  # Redis down: export nothing rather than fail the scrape
             log.warning("store metrics unavailable", extra={"error": type(error).__name__})
             return
@@ -64,6 +66,16 @@ class StoreCollector(Collector):
         for (provider, result), value in sorted(totals.items()):
             refresh.add_metric([provider, result], value)
         yield refresh
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_used_bytes",
+            "Memory Redis uses (INFO memory used_memory).",
+            value=int(memory.get("used_memory", 0)),
+        )
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_max_bytes",
+            "Redis maxmemory (0 = no limit); writes fail with noeviction when reached.",
+            value=int(memory.get("maxmemory", 0)),
+        )
         if status is not None:
             yield GaugeMetricFamily(
                 "paceline_refresher_last_run_timestamp_seconds",
