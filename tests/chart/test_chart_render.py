@@ -49,7 +49,8 @@ def test_everything_profile_renders_every_optional_resource(render) -> None:
     assert counts["Ingress"] == 1
     assert counts["HorizontalPodAutoscaler"] == 1
     assert counts["PodDisruptionBudget"] == 2
-    assert counts["NetworkPolicy"] == 4  # activity-api, auth-gateway, token-refresher, redis
+    # activity-api, auth-gateway, token-refresher, redis, webhook-consumer
+    assert counts["NetworkPolicy"] == 5
     assert counts["ServiceMonitor"] == 1
     assert counts["PrometheusRule"] == 1
     dashboard = one(manifests, "ConfigMap", "paceline-dashboard")

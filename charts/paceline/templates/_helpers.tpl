@@ -1,6 +1,6 @@
 {{/*
 Names, labels and the small pieces every template shares.
-Components: activity-api, auth-gateway, token-refresher, sandbox, redis, test.
+Components: activity-api, auth-gateway, token-refresher, webhook-consumer, sandbox, redis, test.
 */}}
 
 {{/* Chart name, overridable. */}}
@@ -9,18 +9,18 @@ Components: activity-api, auth-gateway, token-refresher, sandbox, redis, test.
 {{- end -}}
 
 {{/*
-Fully qualified app name, at most 63 - len("-token-refresher") characters so
+Fully qualified app name, at most 63 - len("-webhook-consumer") characters so
 every `<fullname>-<component>` name fits in 63.
 */}}
 {{- define "paceline.fullname" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 47 | trimSuffix "-" -}}
+{{- .Values.fullnameOverride | trunc 46 | trimSuffix "-" -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 47 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 46 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 47 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 46 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

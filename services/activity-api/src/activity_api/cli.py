@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 from paceline.runtime import Runtime
@@ -109,6 +110,9 @@ def cmd_consume(args: argparse.Namespace, runtime: Runtime) -> int:
     )
     summaries = Summaries(runtime, cache)
     consumer = WebhookConsumer(runtime, summaries, cache, block_ms=args.block_ms)
+    if args.heartbeat_file:
+        beat = Path(args.heartbeat_file)
+        consumer.heartbeat = beat.touch  # the chart's probes check that it is recent
 
     def stop(signum: int, frame: FrameType | None) -> None:
         consumer.request_stop()  # the loop ends after the round in hand
@@ -160,5 +164,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     consume.add_argument(
         "--block-ms", type=int, default=2000, help="longest wait for new events (ms)"
+    )
+    consume.add_argument(
+        "--heartbeat-file",
+        help="touch this file every round (a liveness probe checks its age)",
     )
     consume.set_defaults(handler=cmd_consume)

@@ -39,7 +39,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -461,6 +461,7 @@ class WebhookConsumer:
         self._thread: threading.Thread | None = None
         self._group_ready = False
         self._last_prune = 0.0
+        self.heartbeat: Callable[[], None] | None = None  # called every round (probes)
         self._mark = self.redis.register_script(_MARK)
         self._claim = self.redis.register_script(_CLAIM)
         self._complete = self.redis.register_script(_COMPLETE)
@@ -493,6 +494,8 @@ class WebhookConsumer:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat()
             try:
                 self.run_once(self.block_ms)
             except redis.RedisError as error:
