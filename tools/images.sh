@@ -115,9 +115,10 @@ standin_rootfs() {
 		--include=python3,python3-venv,python-is-python3,ca-certificates \
 		bookworm "$rootfs" "$mirror" >"$STATE/debootstrap.log" 2>&1 \
 		|| die "debootstrap failed; see $STATE/debootstrap.log"
-	# Slim, like python:3.11-slim: no apt lists, docs or caches.
-	rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
-		"$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
+	# Slim, like python:3.11-slim: no downloaded packages, apt lists, docs, translations.
+	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+		"$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* \
+		"$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/*
 	touch "$rootfs/.paceline-complete"
 	say "stand-in root filesystem ready in $(since "$started") s"
 	echo "$rootfs"

@@ -268,6 +268,8 @@ def test_notes_widget_snippet_uses_the_api_port_forward_without_ingress(helm: He
     assert "port-forward svc/paceline-activity-api 8081:8080" in text
     assert '<script src="http://localhost:8081/widget.js" defer></script>' in text
     assert "localhost:8080/api/widget.js" not in text
+    assert "another origin than http://localhost:8081" in text  # CORS is the API's origin
+    assert "http://localhost:8080/webhooks/strava" not in text  # the gateway takes none
 
 
 # --- 9. zero-config first install ---------------------------------------------------------------
