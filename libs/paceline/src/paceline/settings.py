@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     # (oauth2-proxy's X-Auth-Request-Email, say), honoured only when named here.
     admin_user: str = Field(default="admin", min_length=1)
     admin_password_hash: SecretStr | None = None
+    # Or the password itself (the chart's generated one, from a Secret): hashed in memory at
+    # start, never stored or logged. At most one of the two.
+    admin_password: SecretStr | None = None
     trusted_auth_header: str = ""
     # Key that signs the gateway's cookies and CSRF tokens (>= 32 characters); unset = a random
     # key kept in Redis, shared by every replica.
@@ -248,7 +251,7 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("admin_password_hash", "session_secret", mode="before")
+    @field_validator("admin_password_hash", "admin_password", "session_secret", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -408,6 +411,10 @@ class Settings(BaseSettings):
             raise ValueError(f"{ENV_PREFIX}{missing} must be set together with its pair")
         if "strava" in self.providers:
             raise ValueError(f"{ENV_PREFIX}PROVIDERS: 'strava' is built in; use another name")
+        if self.admin_password is not None and self.admin_password_hash is not None:
+            raise ValueError(
+                f"{ENV_PREFIX}ADMIN_PASSWORD: set it or {ENV_PREFIX}ADMIN_PASSWORD_HASH, not both"
+            )
         return self
 
     @property
