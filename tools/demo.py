@@ -247,6 +247,9 @@ def render_alert_rules(password_hash: str) -> Path:
             f"gateway.admin.passwordHash={password_hash}",
             "--set",
             "monitoring.prometheusRule.enabled=true",
+            # rendered only where the prometheus-operator API is served
+            "--api-versions",
+            "monitoring.coreos.com/v1",
             "--show-only",
             "templates/prometheusrule.yaml",
         ],

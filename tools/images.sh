@@ -180,8 +180,10 @@ build_one() {
 	local name=$1 dockerfile=$2 eng started size
 	eng=$(engine)
 	started=$(now)
-	local args=(build -f "$dockerfile" -t "$name" --pull=never)
-	[ "$eng" = podman ] && args+=(--format docker)
+	local args=(build -f "$dockerfile" -t "$name")
+	# podman: the base is local by now (never pull), and keep HEALTHCHECK (docker format);
+	# docker uses a local base image as it is and always writes its own format.
+	[ "$eng" = podman ] && args+=(--pull=never --format docker)
 	"$eng" "${args[@]}" "$ROOT" >"$STATE/build-$(basename "$(dirname "$dockerfile")").log" 2>&1 \
 		|| { tail -30 "$STATE/build-$(basename "$(dirname "$dockerfile")").log" >&2;
 			die "building $name failed"; }

@@ -172,6 +172,20 @@ def test_a_pdb_that_would_block_drains_is_refused(helm: Helm) -> None:
     assert "block every node drain" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "0%"])
+def test_a_pdb_with_no_unavailable_pod_is_refused(helm: Helm, value: str) -> None:
+    result = helm.template(
+        "default",
+        "--set",
+        "activityApi.pdb.enabled=true",
+        "--set-string" if value.endswith("%") else "--set",
+        f"activityApi.pdb.maxUnavailable={value}",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "maxUnavailable=0 would block every node drain" in result.stderr
+
+
 def test_the_default_pdb_lets_a_single_replica_go(helm: Helm) -> None:
     manifests = helm.render("default", "--set", "gateway.pdb.enabled=true")
     assert one(manifests, "PodDisruptionBudget", "paceline-auth-gateway").obj["spec"] == {

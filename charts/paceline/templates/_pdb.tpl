@@ -12,6 +12,8 @@ one pod go; minAvailable is refused when it is not below the fewest pods the com
 {{- if and (not (kindIs "invalid" $min)) (not (kindIs "string" $min)) (ge (int $min) $fewest) }}
 {{- fail (printf "%s.pdb.minAvailable=%d with %d replica(s) would block every node drain: use pdb.maxUnavailable (default 1), or run more replicas" .component (int .values.pdb.minAvailable) $fewest) }}
 {{- end }}
+{{- else if or (eq (toString .values.pdb.maxUnavailable) "0") (eq (toString .values.pdb.maxUnavailable) "0%") }}
+{{- fail (printf "%s.pdb.maxUnavailable=0 would block every node drain: use 1 or more" .component) }}
 {{- end }}
 apiVersion: policy/v1
 kind: PodDisruptionBudget
