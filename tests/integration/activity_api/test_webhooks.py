@@ -198,6 +198,7 @@ def test_a_deleted_activity_disappears_at_once_even_if_the_rebuild_fails(
     body = harness.client.get(path).get_json()
     assert body["latest_activity"]["id"] != latest["id"]
     assert latest["id"] not in [a["id"] for a in body["recent_activities"]]
+    assert body["meta"]["stale"] is True  # the provider could not confirm anything
     # the re-check stays scheduled for a retry
     assert harness.runtime.redis.zscore(DUE, account) is not None
     assert harness.runtime.redis.exists(dirty_key(account))

@@ -624,8 +624,8 @@ class WebhookConsumer:
         self.redis.xack(STREAM, GROUP, entry_id)
         if result != "marked":  # marked events are counted when their account's work ends
             record_outcome(self.redis, event.kind, result)
-        log.debug(
-            "webhook event taken",
+        log.info(
+            "webhook event processed",
             extra={"entry": self._id(entry_id), "type": event.kind, "result": result},
         )
 
@@ -733,6 +733,10 @@ class WebhookConsumer:
                 extra={"account": account, "reason": str(reason), "in_seconds": reason.seconds},
             )
             return
+        log.info(
+            "webhook work done",
+            extra={"account": account, "results": results, "events": dict(work.counts)},
+        )
         covered = {}
         for name, value in snapshot.items():
             text = name.decode() if isinstance(name, bytes) else str(name)
@@ -793,6 +797,9 @@ class WebhookConsumer:
             return results
         if outcome == "busy":
             raise RetryLater("a build is running", 5.0)
+        # The provider said something changed and could not be asked: readers see the summary
+        # marked stale (its own cooldown paces their refreshes) until the retry succeeds.
+        self.cache.invalidate(PROVIDER, account)
         left = self.cache.cooldown_left(PROVIDER, account)
         raise RetryLater(outcome, left or float(self.runtime.settings.summary_retry_seconds))
 
