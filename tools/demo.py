@@ -204,16 +204,11 @@ def run_refresher(env: dict[str, str]) -> None:
 
 
 def subscribe_webhooks(env: dict[str, str], api_url: str) -> None:
-    """Ask the sandbox to push activity events to activity-api, as Strava would."""
+    """Ask the sandbox to push activity events to activity-api, as Strava would; the command
+    builds the callback URL with its secret path segment (PACELINE_WEBHOOK_PATH_SECRET)."""
     result = subprocess.run(
-        [
-            str(BIN / "paceline"),
-            "webhook",
-            "subscribe",
-            "--callback-url",
-            f"{api_url}/webhooks/strava",
-        ],
-        env=env,
+        [str(BIN / "paceline"), "webhook", "subscribe"],
+        env={**env, "PACELINE_PUBLIC_URL": api_url},
         capture_output=True,
         text=True,
         timeout=60,
@@ -352,6 +347,7 @@ def main() -> int:
             "PACELINE_ADMIN_PASSWORD_HASH": password_hash,
             "PACELINE_SESSION_SECRET": secrets.token_urlsafe(32),
             "PACELINE_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
+            "PACELINE_WEBHOOK_PATH_SECRET": secrets.token_urlsafe(32),
             # a yearly goal, so the widget shows its progress bar
             "PACELINE_SUMMARY_GOALS": os.environ.get(
                 "PACELINE_SUMMARY_GOALS", '{"run": {"distance_m": 2000000}}'
@@ -389,9 +385,13 @@ def main() -> int:
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         api_url = f"http://127.0.0.1:{api_port}"
         env["PACELINE_PUBLIC_URL"] = gateway_url
-        api_env = dict(env)
+        # Webhook events are processed by their own process, as the chart's Deployment does.
+        api_env = {**env, "PACELINE_WEBHOOK_CONSUMER": "false"}
         supervisor.start(
             "activity-api", gunicorn("activity-api", "activity_api", api_port, api_env), api_env
+        )
+        supervisor.start(
+            "webhook-consumer", [str(BIN / "paceline"), "webhook", "consume"], dict(env)
         )
         gateway_env = dict(env)
         supervisor.start(

@@ -238,8 +238,10 @@ def test_activity_names_render_as_text_never_markup(browser: Any, demo: DemoStac
             "emit_webhook": True,
         },
     )
-    # held for longer than the per-worker one-second memo, so every worker serves it
-    deadline = time.monotonic() + 30
+    # held for longer than the per-worker one-second memo, so every worker serves it; events
+    # are coalesced per account (one rebuild per PACELINE_WEBHOOK_COOLDOWN_SECONDS, 60 s), and
+    # the tests before this one had the account rebuilt moments ago
+    deadline = time.monotonic() + 90
     seen_since = None
     while time.monotonic() < deadline:
         body = requests.get(demo.urls["summary JSON"], timeout=10).json()

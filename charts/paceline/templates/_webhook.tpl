@@ -15,6 +15,9 @@
 - name: PACELINE_WEBHOOK_SUBSCRIPTION_ID
   value: {{ include "paceline.idString" . | quote }}
 {{- end }}
+# `paceline webhook subscribe` builds the callback from it (+ the path prefix + the secret path).
+- name: PACELINE_PUBLIC_URL
+  value: {{ include "paceline.publicUrl" . | quote }}
 - name: PACELINE_WEBHOOK_RATE_LIMIT
   value: {{ $webhook.rateLimit | quote }}
 - name: PACELINE_WEBHOOK_COOLDOWN_SECONDS

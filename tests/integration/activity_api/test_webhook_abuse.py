@@ -11,8 +11,8 @@ from typing import Any
 import requests
 from activity_api.callback import callback_path
 from activity_api.cli import cmd_subscribe
+from activity_api.consumer import DUE
 from activity_api.events import (
-    DUE,
     STREAM,
     STREAM_BOUND_BYTES,
     STREAM_MAXLEN,

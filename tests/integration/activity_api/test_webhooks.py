@@ -9,14 +9,8 @@ from typing import Any
 import pytest
 import requests
 from activity_api.cli import cmd_subscribe
-from activity_api.events import (
-    DUE,
-    GROUP,
-    STREAM,
-    SUBSCRIPTION_KEY,
-    WebhookConsumer,
-    dirty_key,
-)
+from activity_api.consumer import DUE, WebhookConsumer, dirty_key
+from activity_api.events import GROUP, STREAM, SUBSCRIPTION_KEY
 from paceline import keys
 from paceline.cache import summary_key
 
@@ -198,6 +192,7 @@ def test_a_deleted_activity_disappears_at_once_even_if_the_rebuild_fails(
     body = harness.client.get(path).get_json()
     assert body["latest_activity"]["id"] != latest["id"]
     assert latest["id"] not in [a["id"] for a in body["recent_activities"]]
+    assert body["meta"]["stale"] is True  # the provider could not confirm anything
     # the re-check stays scheduled for a retry
     assert harness.runtime.redis.zscore(DUE, account) is not None
     assert harness.runtime.redis.exists(dirty_key(account))

@@ -342,3 +342,20 @@ def test_unknown_provider_is_a_clear_404(gateway: Gateway, path: str) -> None:
     response = gateway.get(PREFIX + path)
     assert response.status_code == 404
     assert "No provider of that name" in response.get_data(as_text=True)
+
+
+def test_open_signup_cannot_fill_redis_with_pending_states(
+    gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auth_gateway import authorization
+
+    monkeypatch.setattr(authorization, "PENDING_STATES_MAX", 20)
+    clock = ManualClock(time.time())
+    gateway = gateway_factory(open_signup=True, clock=clock)
+    statuses = [gateway.get(f"{PREFIX}/connect/strava", admin=False).status_code for _ in range(50)]
+    assert statuses == [302] * 20 + [503] * 30
+    redis = gateway.runtime.redis
+    assert len(redis.keys("paceline:oauth-state:*")) == 20
+    # Once the pending ones expire, connecting works again.
+    clock.advance(authorization.STATE_TTL_SECONDS + 1)
+    assert gateway.get(f"{PREFIX}/connect/strava", admin=False).status_code == 302

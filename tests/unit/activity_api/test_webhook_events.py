@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from activity_api.events import DirtyWork, InvalidEvent, WebhookEvent, parse_event
+from activity_api.consumer import DirtyWork
+from activity_api.events import InvalidEvent, WebhookEvent, parse_event
 
 
 def event(**fields: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import redis
 
 from paceline import keys
 from paceline.clock import Clock
+from paceline.erasure import ERASURES_KEY
 
 # KEYS: summary hash, credential hash. ARGV: body, fetched_at, generation, ttl seconds.
 # Returns 1 when stored, 0 when the credential is gone, -1 when a newer result is already there.
@@ -130,6 +131,7 @@ class SummaryCache:
         self._memo: dict[tuple[str, str], tuple[float, Lookup]] = {}
         self._memo_lock = threading.Lock()
         self._changes = 0  # writes made through this object (a lookup racing one is not kept)
+        self.erasures = 0  # paceline.erasure.ERASURES_KEY as last read
         self._put = client.register_script(_PUT)
         self._invalidate = client.register_script(_INVALIDATE)
 
@@ -150,8 +152,10 @@ class SummaryCache:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hexists(keys.credential_key(provider, account_id), "record")
         pipe.hmget(summary_key(provider, account_id), _FIELDS)
-        connected, fields = pipe.execute()
+        pipe.get(ERASURES_KEY)
+        connected, fields, erasures = pipe.execute()
         found = Lookup(bool(connected), _entry(fields))
+        self._seen_erasures(int(erasures or 0))
         if self.memo_seconds > 0:
             with self._memo_lock:
                 # Only hits are remembered, and not one read while this process changed things.
@@ -162,6 +166,13 @@ class SummaryCache:
                 else:
                     self._memo.pop(memo_key, None)
         return found
+
+    def _seen_erasures(self, count: int) -> None:
+        """An account was erased somewhere since the last lookup: forget every memo."""
+        if count != self.erasures:
+            self.erasures = count
+            with self._memo_lock:
+                self._memo.clear()
 
     def _changed(self, provider: str, account_id: str) -> None:
         """This process changed the account's entry: stop answering from memory."""

@@ -20,8 +20,8 @@ from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
 from activity_api import activities, openapi, summary, webhooks, widget
+from activity_api.consumer import WebhookConsumer
 from activity_api.cors import Cors
-from activity_api.events import WebhookConsumer
 from activity_api.http_cache import unavailable
 from activity_api.queue_metrics import WebhookQueueCollector
 from activity_api.restore import EXTENSION as RESTORE

@@ -22,7 +22,8 @@ from paceline.upstream import UpstreamError
 
 from activity_api.callback import BASE_PATH as CALLBACK_PATH
 from activity_api.callback import callback_path, callback_token
-from activity_api.events import SUBSCRIPTION_KEY, WebhookConsumer, expected_subscription
+from activity_api.consumer import WebhookConsumer
+from activity_api.events import SUBSCRIPTION_KEY, expected_subscription
 
 
 def default_callback(runtime: Runtime) -> str | None:

@@ -10,7 +10,8 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from activity_api.events import DUE, GROUP, STREAM, outcome_totals
+from activity_api.consumer import DUE, outcome_totals
+from activity_api.events import GROUP, STREAM
 
 log = logging.getLogger(__name__)
 

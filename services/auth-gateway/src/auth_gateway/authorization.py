@@ -40,6 +40,18 @@ from auth_gateway.signing import SessionKey
 log = logging.getLogger(__name__)
 
 STATE_TTL_SECONDS = 600
+# Pending states per provider (each one is a key for STATE_TTL_SECONDS). With open signup
+# anyone may start a connection: this caps what they can make Redis hold (about 1,000 x 0.5 KB).
+PENDING_STATES_MAX = 1000
+# KEYS: state key, pending set. ARGV: record, now, ttl, cap, digest.
+_BEGIN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
 BINDING_COOKIE = "paceline_oauth"
 # How long a "first account" claim holds while its callback finishes storing.
 FIRST_ACCOUNT_CLAIM_SECONDS = 120
@@ -91,6 +103,10 @@ def state_key(provider: str, state: str) -> str:
     """``paceline:oauth-state:<provider>:<digest>``; the state itself is not a key part."""
     digest = hashlib.sha256(state.encode()).hexdigest()[:40]
     return f"{keys.NAMESPACE}:oauth-state:{keys.check_ident(provider, 'provider')}:{digest}"
+
+
+def pending_states_key(provider: str) -> str:
+    return f"{keys.NAMESPACE}:oauth-pending:{keys.check_ident(provider, 'provider')}"
 
 
 def first_account_key(provider: str) -> str:
@@ -196,9 +212,24 @@ class AuthorizationFlow:
             "code_verifier": codec.seal(verifier) if verifier else None,
             "created_at": self.runtime.clock.now(),
         }
-        self.runtime.redis.set(
-            state_key(provider.name, state), json.dumps(record), ex=STATE_TTL_SECONDS
+        key = state_key(provider.name, state)
+        stored = self.runtime.redis.eval(  # type: ignore[no-untyped-call]
+            _BEGIN,
+            2,
+            key,
+            pending_states_key(provider.name),
+            json.dumps(record),
+            repr(self.runtime.clock.now()),
+            STATE_TTL_SECONDS,
+            PENDING_STATES_MAX,
+            key.rsplit(":", 1)[1],
         )
+        if not stored:
+            raise AuthorizationRejected(
+                "too_many_pending",
+                "Too many connections are being started right now; try again in a few minutes.",
+                status=503,
+            )
         url = self.runtime.oauth(provider.name).authorize_url(
             redirect_uri=redirect_uri, state=state, code_challenge=challenge
         )
