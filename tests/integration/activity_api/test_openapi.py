@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from defusedxml import ElementTree as SafeET
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -45,11 +46,15 @@ def check(document: dict[str, Any], path: str, method: str, response: Any) -> No
     if "content" not in documented:
         assert not response.get_data()
         return
+    for header in documented.get("headers", {}):
+        assert header in response.headers, f"{method.upper()} {path}: {header} missing"
+    assert response.mimetype in documented["content"], f"{method.upper()} {path}: media type"
+    if response.mimetype == "image/svg+xml":
+        assert SafeET.fromstring(response.get_data()).tag == "{http://www.w3.org/2000/svg}svg"
+        return
     pointer = f"/paths/{path.replace('~', '~0').replace('/', '~1')}/{method}/responses/{status}"
     schema_pointer = f"{pointer}/content/application~1json/schema"
     validator_for(document, schema_pointer).validate(response.get_json())
-    for header in documented.get("headers", {}):
-        assert header in response.headers, f"{method.upper()} {path}: {header} missing"
 
 
 def test_every_route_is_described(harness: Harness) -> None:
@@ -97,11 +102,33 @@ def test_real_responses_match_the_description(harness_factory: Any) -> None:
         document, activities, "get", client.get(f"/v1/strava/athletes/{account}/activities?limit=0")
     )
 
+    card = "/v1/strava/athletes/{athlete_id}/card.svg"
+    svg = client.get(f"/v1/strava/athletes/{account}/card.svg?sport=run&theme=dark")
+    check(document, card, "get", svg)
+    check(
+        document,
+        card,
+        "get",
+        client.get(f"/v1/strava/athletes/{account}/card.svg", headers={"If-None-Match": "x"}),
+    )
+    etag = {"If-None-Match": svg.headers["ETag"]}
+    revalidated = client.get(
+        f"/v1/strava/athletes/{account}/card.svg?sport=run&theme=dark", headers=etag
+    )
+    assert revalidated.status_code == 304
+    check(document, card, "get", revalidated)
+    check(document, card, "get", client.get(f"/v1/strava/athletes/{account}/card.svg?units=x"))
+    check(document, card, "get", client.get("/v1/strava/athletes/42/card.svg"))
+    check(document, "/v1/strava/card.svg", "get", client.get("/v1/strava/card.svg?layout=compact"))
+
     other = h.connect(make_athlete(h.sandbox, photos_on_latest=0))
     h.sandbox.fault("/api/v3/*", status=502)
     unavailable = client.get(f"/v1/strava/athletes/{other}/summary")
     assert unavailable.status_code == 503
     check(document, by_id, "get", unavailable)
+    unavailable_card = client.get(f"/v1/strava/athletes/{other}/card.svg")
+    assert unavailable_card.status_code == 503
+    check(document, card, "get", unavailable_card)
     h.clock.advance(h.runtime.settings.summary_fresh_seconds + 1)
     stale = client.get(f"/v1/strava/athletes/{account}/summary")
     assert stale.get_json()["meta"]["stale"] is True
@@ -142,7 +169,7 @@ def test_schemathesis_finds_no_server_errors_and_no_mismatch(harness: Harness, m
     schema = schemathesis.openapi.from_wsgi("/openapi.json", harness.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert (
-        len(operations) == 9
+        len(operations) == 11
     )  # the webhook callback twice: bare, and with its secret path segment
 
     exercised: list[str] = []
@@ -175,4 +202,4 @@ def test_schemathesis_finds_no_server_errors_and_no_mismatch(harness: Harness, m
             continue
         exercised.append(operation.label)
     # negative data exists for the athlete id, the limit and the webhook event at least
-    assert len(exercised) >= (7 if mode == "positive" else 3), exercised
+    assert len(exercised) >= (9 if mode == "positive" else 5), exercised

@@ -19,7 +19,7 @@ from paceline.runtime import Runtime
 from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
-from activity_api import activities, openapi, summary, webhooks, widget
+from activity_api import activities, card, openapi, summary, webhooks, widget
 from activity_api.consumer import WebhookConsumer
 from activity_api.cors import Cors
 from activity_api.http_cache import unavailable
@@ -62,7 +62,7 @@ def create_app(
     app.extensions[RESTORE] = MirrorRestore()
     app.extensions["paceline.collectors"].append(WebhookQueueCollector(runtime.redis))
 
-    for blueprint in (summary.bp, activities.bp, webhooks.bp, openapi.bp, widget.bp):
+    for blueprint in (summary.bp, activities.bp, card.bp, webhooks.bp, openapi.bp, widget.bp):
         app.register_blueprint(blueprint)
     webhooks.rate_limit(app, runtime)
 

@@ -38,8 +38,15 @@ def cache_control(settings: Settings) -> str:
     )
 
 
-def cached_json(tag: str, body: Callable[[], bytes], cache_control: str) -> Response:
+def cached_json(
+    tag: str,
+    body: Callable[[], bytes],
+    cache_control: str,
+    content_type: str = "application/json",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Response:
     """200 with ``body()``, or 304 when the client already has the data tagged ``tag``.
+    ``content_type`` and ``headers`` are for answers other than JSON (the SVG card).
 
     This is the hot path of every widget view, so headers are added directly (the ETag is our
     own hex digest: nothing to quote-check), ``If-None-Match`` is parsed only when sent and the
@@ -48,9 +55,11 @@ def cached_json(tag: str, body: Callable[[], bytes], cache_control: str) -> Resp
     if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag):
         response = Response(status=304)
     else:
-        response = Response(body(), content_type="application/json")
+        response = Response(body(), content_type=content_type)
     response.headers.add("ETag", f'W/"{tag}"')
     response.headers.add("Cache-Control", cache_control)
+    for name, value in headers:
+        response.headers.add(name, value)
     return response
 
 

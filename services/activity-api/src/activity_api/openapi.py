@@ -11,6 +11,9 @@ from typing import Any
 from flask import Blueprint, jsonify
 from paceline.web.app import runtime_of
 
+from activity_api.card import LOCALE
+from activity_api.card_svg import LAYOUTS, SPORTS, THEMES, UNITS
+
 bp = Blueprint("openapi", __name__)
 
 ATHLETE_ID_PATTERN = "^[1-9][0-9]{0,19}$"
@@ -268,6 +271,56 @@ def _read_responses(schema: str, *, bad_request: bool = False) -> dict[str, Any]
     return responses
 
 
+_CARD_PARAMETERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"enum": list(values), "default": values[0]},
+    }
+    for name, values, description in (
+        ("sport", SPORTS, "the latest activity and totals of this sport"),
+        ("units", UNITS, "metric or imperial"),
+        ("theme", THEMES, "auto follows prefers-color-scheme"),
+        ("layout", LAYOUTS, "compact: one line of figures, narrower"),
+    )
+] + [
+    {
+        "name": "locale",
+        "in": "query",
+        "required": False,
+        "description": "a language tag (BCP 47) for numbers and dates",
+        "schema": {"type": "string", "pattern": f"^{LOCALE.pattern}$", "default": "en"},
+    }
+]
+_SVG = {"schema": {"type": "string"}}
+
+
+def _card_path(operation_id: str, summary: str, athlete: bool) -> dict[str, Any]:
+    """The card: an SVG answer, errors as JSON (a 503 as an SVG that says so)."""
+    responses = _read_responses("Summary", bad_request=True)
+    responses["200"] = {
+        "description": "the card (role=img, title and desc read it out); the summary's cache",
+        "headers": _CACHE_HEADERS,
+        "content": {"image/svg+xml": _SVG},
+    }
+    responses["503"] = {
+        "description": "nothing cached and the provider cannot be asked now: a small card "
+        "saying so (JSON when the cache itself is unreachable)",
+        "headers": _RETRY,
+        "content": {"image/svg+xml": _SVG, "application/json": {"schema": _ERROR}},
+    }
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": [*([_ATHLETE_ID] if athlete else []), *_CARD_PARAMETERS, _IF_NONE_MATCH],
+            "responses": responses,
+        }
+    }
+
+
 _CALLBACK_TOKEN = {
     "name": "token",
     "in": "path",
@@ -377,6 +430,12 @@ def document(activities_max: int) -> dict[str, Any]:
                     "responses": _read_responses("Activities", bad_request=True),
                 }
             },
+            "/v1/strava/card.svg": _card_path(
+                "primaryCard", "The primary account's card as SVG (no JavaScript)", False
+            ),
+            "/v1/strava/athletes/{athlete_id}/card.svg": _card_path(
+                "athleteCard", "A connected athlete's card as SVG (no JavaScript)", True
+            ),
             "/webhooks/strava": _webhook_path(None),
             "/webhooks/strava/{token}": _webhook_path(_CALLBACK_TOKEN),
             "/healthz": {

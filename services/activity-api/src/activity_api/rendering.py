@@ -15,7 +15,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from paceline.cache import CachedSummary
 from paceline.summary import age_seconds, meta
@@ -23,6 +23,20 @@ from paceline.summary import age_seconds, meta
 from activity_api.http_cache import etags_for
 
 View = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+class Answer(Protocol):
+    """What the read path needs of a rendering: the stored bytes it came from, its ETag and
+    its body for a given age and staleness."""
+
+    raw: bytes
+
+    def etag(self, stale: bool) -> str: ...
+
+    def answer(self, fetched_at: float, now: float, stale: bool) -> bytes: ...
+
+
+Renderer = Callable[[CachedSummary, View], Answer]
 
 
 class Rendered:
@@ -73,17 +87,20 @@ class RenderCache:
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._views: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._views: OrderedDict[Hashable, Answer] = OrderedDict()
         self._lock = threading.Lock()
 
-    def view(self, key: Hashable, entry: CachedSummary, view: View) -> Rendered:
-        """``view`` of ``entry``'s body, rendered now only if these bytes were not before."""
+    def view(
+        self, key: Hashable, entry: CachedSummary, view: View, renderer: Renderer = render
+    ) -> Any:
+        """``view`` of ``entry``'s body, rendered now (by ``renderer``: JSON unless told) only
+        if these bytes were not before. ``key`` names the view and its renderer."""
         with self._lock:
             known = self._views.get(key)
             if known is not None and known.raw == entry.raw:
                 self._views.move_to_end(key)
                 return known
-        rendered = render(entry, view)
+        rendered = renderer(entry, view)
         with self._lock:
             self._views[key] = rendered
             self._views.move_to_end(key)

@@ -23,7 +23,7 @@ from activity_api.accounts import ATHLETE_ID, is_connected
 from activity_api.http_cache import cache_control, cached_json, unavailable
 from activity_api.last_good import LastGood
 from activity_api.primary import PrimaryAccount
-from activity_api.rendering import RenderCache, View
+from activity_api.rendering import RenderCache, Renderer, View, render
 from activity_api.summaries import Served, Summaries, SummaryUnavailable
 
 log = logging.getLogger(__name__)
@@ -105,19 +105,30 @@ class SummaryReader:
         self.last_good.remember(account_id, served.entry)
         return served
 
-    def answer(self, account_id: str, found: Lookup, key: Hashable, view: View) -> Response:
-        """``view`` of the account's summary (rendered once per stored summary, ``key`` naming
-        the view), as a 200 or 304 with caching headers, or the 503 of
-        :meth:`read_or_unavailable`."""
+    def answer(
+        self,
+        account_id: str,
+        found: Lookup,
+        key: Hashable,
+        view: View,
+        renderer: Renderer = render,
+        content_type: str = "application/json",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Response:
+        """``view`` of the account's summary (rendered by ``renderer`` once per stored
+        summary, ``key`` naming the view), as a 200 or 304 with caching headers, or the 503
+        of :meth:`read_or_unavailable`."""
         served = self.read_or_unavailable(account_id, found)
         if isinstance(served, Response):
             return served
-        rendered = self.rendered.view(key, served.entry, view)
+        rendered = self.rendered.view(key, served.entry, view, renderer)
         entry, stale = served.entry, served.stale
         return cached_json(
             rendered.etag(stale),
             lambda: rendered.answer(entry.fetched_at, self.runtime.clock.now(), stale),
             self.cache_control,
+            content_type,
+            headers,
         )
 
 

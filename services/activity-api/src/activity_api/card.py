@@ -1,0 +1,161 @@
+"""``GET /v1/strava/card.svg`` and ``GET /v1/strava/athletes/<id>/card.svg``: the card as SVG.
+
+The same read path as the summary (:class:`~activity_api.serving.SummaryReader`: the cache,
+single-flight builds, stale serving, the per-worker last good copy), rendered once per change
+of the stored summary and per set of options (:mod:`activity_api.rendering`); both the fresh
+and the stale drawing are kept, so a cached read only picks bytes. Its ETag covers the bytes,
+and ``Cache-Control`` is public with a small ``max-age``, which image proxies such as GitHub's
+camo honour.
+
+Query parameters are the element's attributes: ``sport``, ``units``, ``theme``, ``layout``,
+``locale``. An unknown value is a 400 that names the parameter and what it accepts; other
+parameters are ignored (a cache-busting ``?v=2`` is common in READMEs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from flask import Blueprint, Response, request
+from paceline.cache import CachedSummary
+from paceline.summary import summary_response
+from paceline.web.app import json_error
+
+from activity_api.card_svg import (
+    LAYOUTS,
+    SPORTS,
+    THEMES,
+    UNITS,
+    CardOptions,
+    card_id,
+    render_card,
+    unavailable_card,
+)
+from activity_api.rendering import View
+from activity_api.serving import reader_of
+
+bp = Blueprint("card", __name__)
+
+SVG = "image/svg+xml"
+# An SVG opened on its own is a document: nothing in it may run or load anything.
+HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+)
+LOCALE = re.compile(r"[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8}){0,3}")  # used with fullmatch
+
+
+class CardParameterError(ValueError):
+    pass
+
+
+def card_options(args: Mapping[str, str]) -> CardOptions:
+    """The validated options, or :class:`CardParameterError` naming what is wrong."""
+    chosen: dict[str, str] = {}
+    choices = (("sport", SPORTS), ("units", UNITS), ("theme", THEMES), ("layout", LAYOUTS))
+    for name, allowed in choices:
+        raw = args.get(name)
+        if raw is None:
+            continue
+        if raw not in allowed:
+            raise CardParameterError(f"{name} must be one of {', '.join(allowed)}")
+        chosen[name] = raw
+    locale = args.get("locale")
+    if locale is not None:
+        if not LOCALE.fullmatch(locale):
+            raise CardParameterError("locale must be a language tag such as en, de or pt-BR")
+        chosen["locale"] = locale.replace("_", "-")
+    return CardOptions(**chosen)
+
+
+class RenderedCard:
+    """The card of one stored summary with one set of options, fresh and stale."""
+
+    __slots__ = ("_bodies", "_etags", "raw")
+
+    def __init__(self, raw: bytes, fresh: bytes, stale: bytes) -> None:
+        self.raw = raw
+        self._bodies = (fresh, stale)
+        self._etags = tuple(hashlib.sha256(b).hexdigest()[:32] for b in self._bodies)
+
+    def etag(self, stale: bool) -> str:
+        return self._etags[int(stale)]
+
+    def answer(self, fetched_at: float, now: float, stale: bool) -> bytes:
+        return self._bodies[int(stale)]
+
+
+def card_renderer(options: CardOptions, ident: str) -> Any:
+    def render(entry: CachedSummary, view: View) -> RenderedCard:
+        shown = view(entry.body)
+        return RenderedCard(
+            entry.raw,
+            render_card(shown, options, stale=False, ident=ident),
+            render_card(shown, options, stale=True, ident=ident),
+        )
+
+    return render
+
+
+def _answer(account: str, found: Any, options: CardOptions) -> Response:
+    reader = reader_of()
+    key = ("card", account, options)
+    view = partial(summary_response, recent_count=reader.runtime.settings.summary_activities_max)
+    response = reader.answer(
+        account,
+        found,
+        key,
+        view,
+        card_renderer(options, card_id(f"{account}|{options}")),
+        SVG,
+        HEADERS,
+    )
+    if response.status_code == 503 and response.mimetype == "application/json":
+        return _unavailable(response, options)
+    return response
+
+
+def _unavailable(response: Response, options: CardOptions) -> Response:
+    """The 503 as a small SVG saying so (an ``<img>`` shows it), same ``Retry-After``."""
+    svg = Response(unavailable_card(options, "Please check back a little later."), 503)
+    svg.content_type = SVG
+    svg.headers["Retry-After"] = response.headers.get("Retry-After", "5")
+    svg.headers["Cache-Control"] = "no-store"
+    for name, value in HEADERS:
+        svg.headers[name] = value
+    return svg
+
+
+def _options_or_400() -> CardOptions | Response:
+    try:
+        return card_options(request.args)
+    except CardParameterError as error:
+        return json_error(400, "bad_request", str(error))
+
+
+@bp.get("/v1/strava/card.svg")
+def primary_card() -> Any:
+    """The primary account's card."""
+    options = _options_or_400()
+    if isinstance(options, Response):
+        return options
+    primary = reader_of().primary_lookup()
+    if primary is None:
+        return json_error(404, "no_account", "no Strava account is connected yet")
+    account, found = primary
+    return _answer(account, found, options)
+
+
+@bp.get("/v1/strava/athletes/<athlete_id>/card.svg")
+def athlete_card(athlete_id: str) -> Any:
+    options = _options_or_400()
+    if isinstance(options, Response):
+        return options
+    found = reader_of().connected_lookup(athlete_id)
+    if found is None:
+        return json_error(404, "not_found", "no connected athlete with this id")
+    return _answer(athlete_id, found, options)

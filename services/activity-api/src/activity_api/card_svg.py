@@ -1,0 +1,377 @@
+"""The card as a self-contained SVG: what ``<paceline-activity>`` shows, without JavaScript.
+
+For places where no script runs (a GitHub README through its image proxy, e-mail, feeds), the
+card draws the same content as the element from the same summary: the latest activity (of a
+sport), year-to-date totals and goal progress, with "Powered by Strava".
+
+What makes it safe to put anywhere: the SVG is built with :mod:`xml.etree.ElementTree`, which
+escapes every text and attribute value, and characters XML cannot carry are dropped first, so
+an activity named ``<img src=x onerror=alert(1)>`` is text and the document always parses. It
+holds no script, no event attribute, no link and no external reference (no photo, no font, no
+``url()``): an ``<img>`` would not load them anyway, and inline they would be a way in.
+
+Accessibility: ``role="img"`` with ``aria-labelledby`` naming its ``<title>`` and ``<desc>``,
+which read the whole card out as sentences; the drawn text is hidden from assistive
+technology so it is not read twice. Colours meet WCAG AA contrast in both themes; ``auto``
+follows ``prefers-color-scheme``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SVG_NS = "http://www.w3.org/2000/svg"
+SPORTS = ("all", "run", "ride", "swim")
+UNITS = ("metric", "imperial")
+THEMES = ("auto", "light", "dark")
+LAYOUTS = ("card", "compact")
+FAMILIES: dict[str, frozenset[str]] = {
+    "run": frozenset({"Run", "TrailRun", "VirtualRun"}),
+    "ride": frozenset(
+        {
+            "Ride",
+            "GravelRide",
+            "MountainBikeRide",
+            "VirtualRide",
+            "EBikeRide",
+            "EMountainBikeRide",
+            "Velomobile",
+            "Handcycle",
+        }
+    ),
+    "swim": frozenset({"Swim"}),
+}
+WIDTH = {"card": 420, "compact": 320}
+NAME_CHARS = {"card": 40, "compact": 30}
+PAD = 16
+
+# Text colours reach 4.5:1 on their background (WCAG AA) in each theme.
+_LIGHT = {"bg": "#ffffff", "fg": "#1d1d1f", "mu": "#5f5f66", "ln": "#e4e4e7", "ac": "#c43d00"}
+_DARK = {"bg": "#1c1c1e", "fg": "#f2f2f7", "mu": "#a1a1aa", "ln": "#3a3a3c", "ac": "#fc4c02"}
+
+# Characters XML 1.0 cannot hold (controls, lone surrogates, U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class CardOptions:
+    """The card's query parameters, already validated (see :mod:`activity_api.card`)."""
+
+    sport: str = "all"
+    units: str = "metric"
+    theme: str = "auto"
+    layout: str = "card"
+    locale: str = "en"
+
+
+def clean(text: Any) -> str:
+    """``text`` as a string XML can carry (ElementTree escapes markup but not this)."""
+    return _NOT_XML.sub("", str(text))
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+# --- numbers and units, as the element formats them ------------------------------------------
+def duration(seconds: float) -> str:
+    total = round(seconds or 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Units:
+    def __init__(self, system: str) -> None:
+        self.imperial = system == "imperial"
+
+    def distance(self, metres: float) -> str:
+        return f"{metres / 1609.344:.2f} mi" if self.imperial else f"{metres / 1000:.2f} km"
+
+    def total(self, metres: float) -> str:
+        value = metres / 1609.344 if self.imperial else metres / 1000
+        shown = f"{round(value):,}" if value >= 100 else f"{value:.1f}"
+        return shown + (" mi" if self.imperial else " km")
+
+    def elevation(self, metres: float) -> str:
+        return f"{round(metres * 3.28084):,} ft" if self.imperial else f"{round(metres):,} m"
+
+    def pace(self, s_per_km: float) -> str:
+        seconds = s_per_km * 1.609344 if self.imperial else s_per_km
+        return duration(seconds) + (" /mi" if self.imperial else " /km")
+
+    def speed(self, m_per_s: float) -> str:
+        return f"{m_per_s * 2.23694:.1f} mph" if self.imperial else f"{m_per_s * 3.6:.1f} km/h"
+
+    def goal(self, metric: str, value: float) -> str:
+        if metric == "distance_m":
+            return self.total(value)
+        if metric == "elevation_gain_m":
+            return self.elevation(value)
+        if metric == "moving_time_s":
+            return f"{round(value / 3600):,} h"
+        return f"{round(value):,}"
+
+
+def local_date(start_time_local: Any) -> str:
+    """``2026-03-01T07:30:00+01:00`` -> ``Sun, 1 Mar 2026`` (the day where it started)."""
+    if not isinstance(start_time_local, str):
+        return ""
+    try:
+        day = dt.datetime.fromisoformat(start_time_local).date()
+    except ValueError:
+        return ""
+    return f"{_WEEKDAYS[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+# --- what the card says -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stat:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class CardContent:
+    """The card's content as plain text, drawn by :func:`draw` and read out by ``desc``."""
+
+    athlete: str
+    heading: str  # the latest activity's name, or "No recent runs yet."
+    subheading: str  # its date and sport
+    stats: tuple[Stat, ...]
+    totals: tuple[tuple[str, str], ...]  # ("Run this year", "123 km · 20 activities · 15 h")
+    goals: tuple[tuple[str, float], ...]  # ("2026 run goal: 123 of 1,000 km (12%)", ratio)
+    stale: bool
+
+
+def latest_of(view: Mapping[str, Any], sport: str) -> Mapping[str, Any] | None:
+    family = FAMILIES.get(sport)
+    if family is None:
+        latest = view.get("latest_activity")
+        return latest if isinstance(latest, Mapping) else None
+    pool: Sequence[Any] = view.get("recent_activities") or []
+    return next((a for a in pool if isinstance(a, Mapping) and a.get("sport_type") in family), None)
+
+
+def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardContent:
+    units = Units(options.units)
+    athlete = view.get("athlete") or {}
+    latest = latest_of(view, options.sport)
+    stats: list[Stat] = []
+    if latest is not None:
+        sport_type = clean(latest.get("sport_type") or "Workout")
+        heading = clean(latest.get("name") or sport_type)
+        subheading = " \u00b7 ".join(
+            part for part in (local_date(latest.get("start_time_local")), sport_type) if part
+        )
+        stats.append(Stat(units.distance(latest.get("distance_m") or 0), "Distance"))
+        stats.append(Stat(duration(latest.get("moving_time_s") or 0), "Time"))
+        if latest.get("pace_s_per_km"):
+            stats.append(Stat(units.pace(latest["pace_s_per_km"]), "Pace"))
+        else:
+            stats.append(Stat(units.speed(latest.get("average_speed_m_per_s") or 0), "Speed"))
+        stats.append(Stat(units.elevation(latest.get("elevation_gain_m") or 0), "Elevation"))
+    else:
+        plural = f"{options.sport}s" if options.sport in FAMILIES else "activities"
+        heading, subheading = f"No recent {plural} yet.", ""
+    sports = [options.sport] if options.sport in FAMILIES else list(FAMILIES)
+    totals_by_sport = view.get("totals") or {}
+    totals: list[tuple[str, str]] = []
+    for sport in sports:
+        ytd = (totals_by_sport.get(sport) or {}).get("year_to_date") or {}
+        if not ytd.get("count"):
+            continue
+        hours = round((ytd.get("moving_time_s") or 0) / 3600)
+        count = ytd["count"]
+        totals.append(
+            (
+                f"{sport.capitalize()} this year",
+                f"{units.total(ytd.get('distance_m') or 0)} \u00b7 {count:,} "
+                f"{'activity' if count == 1 else 'activities'} \u00b7 {hours:,} h",
+            )
+        )
+    goals: list[tuple[str, float]] = []
+    for goal in view.get("goals") or []:
+        if goal.get("sport") not in sports:
+            continue
+        ratio = max(0.0, min(1.0, float(goal.get("progress_ratio") or 0)))
+        metric = str(goal.get("metric"))
+        goals.append(
+            (
+                f"{goal.get('year')} {goal.get('sport')} goal: "
+                f"{units.goal(metric, goal.get('current') or 0)} of "
+                f"{units.goal(metric, goal.get('target') or 0)} ({round(ratio * 100)}%)",
+                ratio,
+            )
+        )
+    return CardContent(
+        athlete=clean(athlete.get("display_name") or "Athlete"),
+        heading=heading,
+        subheading=subheading,
+        stats=tuple(stats),
+        totals=tuple(totals),
+        goals=tuple(goals),
+        stale=stale,
+    )
+
+
+STALE_NOTE = "Strava is not answering right now; this may be out of date."
+ATTRIBUTION = "Powered by Strava"
+
+
+def description(card: CardContent) -> str:
+    """The card read out as sentences (its ``<desc>``)."""
+    parts: list[str] = []
+    if card.stats:
+        stats = ", ".join(f"{s.label.lower()} {s.value}" for s in card.stats)
+        parts.append(f"Latest activity: {card.heading}, {card.subheading}. {stats}.")
+    else:
+        parts.append(card.heading)
+    parts.extend(f"{label}: {value}." for label, value in card.totals)
+    parts.extend(f"{text}." for text, _ in card.goals)
+    if card.stale:
+        parts.append(STALE_NOTE)
+    parts.append(ATTRIBUTION + ".")
+    return " ".join(parts)
+
+
+# --- drawing ----------------------------------------------------------------------------------
+def _style(theme: str) -> str:
+    def rules(colours: Mapping[str, str]) -> str:
+        return (
+            f".bg{{fill:{colours['bg']};stroke:{colours['ln']}}}.fg{{fill:{colours['fg']}}}"
+            f".mu{{fill:{colours['mu']}}}.ln{{fill:{colours['ln']}}}.ac{{fill:{colours['ac']}}}"
+        )
+
+    base = (
+        "text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}"
+        ".h{font-size:16px;font-weight:600}.s{font-size:12px}.v{font-size:15px;font-weight:600}"
+        ".l{font-size:10px;letter-spacing:.04em}.b{font-weight:600}"
+    )
+    if theme == "light":
+        return base + rules(_LIGHT)
+    if theme == "dark":
+        return base + rules(_DARK)
+    return base + rules(_LIGHT) + "@media (prefers-color-scheme:dark){" + rules(_DARK) + "}"
+
+
+class _Canvas:
+    def __init__(self, root: ET.Element) -> None:
+        self.root = root
+        self.group = ET.SubElement(root, "g", {"aria-hidden": "true"})
+
+    def text(self, x: float, y: float, value: str, cls: str) -> None:
+        node = ET.SubElement(self.group, "text", {"x": _n(x), "y": _n(y), "class": cls})
+        node.text = value
+
+    def rect(self, x: float, y: float, w: float, h: float, cls: str, r: float = 3) -> None:
+        attributes = {"x": _n(x), "y": _n(y), "width": _n(w), "height": _n(h), "rx": _n(r)}
+        ET.SubElement(self.group, "rect", {**attributes, "class": cls})
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def draw(card: CardContent, options: CardOptions, ident: str) -> bytes:
+    """The SVG document of ``card``. ``ident`` makes its element ids unique on a page that
+    inlines more than one card."""
+    width = WIDTH[options.layout]
+    compact = options.layout == "compact"
+    root = ET.Element(
+        "svg",
+        {
+            "xmlns": SVG_NS,
+            "role": "img",
+            "aria-labelledby": f"{ident}-title {ident}-desc",
+            "width": str(width),
+            "viewBox": "",  # set once the height is known
+        },
+    )
+    title = ET.SubElement(root, "title", {"id": f"{ident}-title"})
+    title.text = f"{card.athlete} on Strava"
+    desc = ET.SubElement(root, "desc", {"id": f"{ident}-desc"})
+    desc.text = description(card)
+    style = ET.SubElement(root, "style")
+    style.text = _style(options.theme)
+    background = ET.SubElement(root, "rect", {"class": "bg", "x": "0.5", "y": "0.5", "rx": "12"})
+    canvas = _Canvas(root)
+
+    y = 26.0
+    canvas.text(PAD, y, shorten(card.athlete, NAME_CHARS[options.layout] + 10), "s mu")
+    y += 24
+    canvas.text(PAD, y, shorten(card.heading, NAME_CHARS[options.layout]), "h fg")
+    if card.subheading:
+        y += 19
+        canvas.text(PAD, y, card.subheading, "s mu")
+    if card.stats:
+        if compact:
+            y += 22
+            canvas.text(PAD, y, " \u00b7 ".join(s.value for s in card.stats), "s fg b")
+        else:
+            y += 30
+            column = (width - 2 * PAD) / len(card.stats)
+            for index, item in enumerate(card.stats):
+                canvas.text(PAD + index * column, y, item.value, "v fg")
+                canvas.text(PAD + index * column, y + 16, item.label.upper(), "l mu")
+            y += 16
+    for label, value in card.totals:
+        y += 24 if compact else 26
+        if compact:
+            canvas.text(PAD, y, f"{label}: {value}", "s fg")
+        else:
+            canvas.text(PAD, y, label.upper(), "l mu")
+            canvas.text(PAD, y + 16, value, "s fg b")
+            y += 16
+    for text, ratio in card.goals:
+        y += 22
+        canvas.text(PAD, y, text, "s mu")
+        y += 7
+        bar = width - 2 * PAD
+        canvas.rect(PAD, y, bar, 6, "ln")
+        if ratio > 0:
+            canvas.rect(PAD, y, max(6.0, bar * ratio), 6, "ac")
+        y += 6
+    if card.stale:
+        y += 22
+        canvas.text(PAD, y, STALE_NOTE, "s mu")
+    y += 26
+    canvas.text(PAD, y, ATTRIBUTION, "s ac b")
+    height = y + 16
+    root.set("height", _n(height))
+    root.set("viewBox", f"0 0 {width} {_n(height)}")
+    background.set("width", _n(width - 1))
+    background.set("height", _n(height - 1))
+    return ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
+
+
+@functools.lru_cache(maxsize=1024)
+def card_id(key: str) -> str:
+    return "paceline-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def render_card(view: Mapping[str, Any], options: CardOptions, stale: bool, ident: str) -> bytes:
+    return draw(content(view, options, stale), options, ident)
+
+
+def unavailable_card(options: CardOptions, message: str) -> bytes:
+    """A small card that says nothing can be shown (served with a 503)."""
+    card = CardContent(
+        athlete="paceline",
+        heading="Activity data is unavailable right now.",
+        subheading=clean(message),
+        stats=(),
+        totals=(),
+        goals=(),
+        stale=False,
+    )
+    return draw(card, options, card_id("unavailable"))
