@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 
 export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv system-deps demo-monitoring bench-deps test test-unit lint format demo bench test-faults images test-images lock clean
+.PHONY: help venv system-deps npm-deps demo-monitoring bench-deps test test-unit lint format demo bench test-faults images test-images lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,7 +40,20 @@ system-deps: ## install redis-server and chromium (widget tests) with apt-get wh
 	fi
 	@redis-server --version | head -1
 
-test: venv system-deps tools ## install what tests need and run them all
+AXE_VERSION := 4.14.1
+AXE := .tools/npm/node_modules/axe-core/axe.min.js
+
+$(AXE): Makefile
+	@command -v npm >/dev/null || { \
+		echo "==> installing npm (apt-get)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	npm install --silent --no-audit --no-fund --prefix .tools/npm axe-core@$(AXE_VERSION)
+	@touch $@
+
+npm-deps: $(AXE) ## axe-core (accessibility engine for the widget tests) from the npm registry
+
+test: venv system-deps tools npm-deps ## install what tests need and run them all
 	$(BIN)/python -m pytest tests -m "not faults and not images" $(PYTEST_ARGS)
 
 test-unit: venv ## fast unit tests only

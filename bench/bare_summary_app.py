@@ -25,6 +25,14 @@ def create_app() -> Flask:
     def summary() -> Response:
         return Response(body, mimetype="application/json")
 
+    card_file = os.environ.get("BENCH_BARE_CARD_FILE")
+    if card_file:
+        card = Path(card_file).read_bytes()
+
+        @app.get("/v1/strava/card.svg")
+        def card_svg() -> Response:
+            return Response(card, mimetype="image/svg+xml")
+
     redis_url = os.environ.get("BENCH_BARE_REDIS_URL")
     if redis_url:
         import redis

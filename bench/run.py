@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BENCHES = [
     "cached_read",
+    "card_read",
     "upstream_efficiency",
     "forged_events",
     "ratelimit_precision",

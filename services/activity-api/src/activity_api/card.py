@@ -14,11 +14,13 @@ parameters are ignored (a cache-busting ``?v=2`` is common in READMEs).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 from paceline.cache import CachedSummary
@@ -36,7 +38,7 @@ from activity_api.card_svg import (
     unavailable_card,
 )
 from activity_api.rendering import View
-from activity_api.serving import reader_of
+from activity_api.serving import SummaryReader, reader_of
 
 bp = Blueprint("card", __name__)
 
@@ -89,6 +91,20 @@ class RenderedCard:
         return self._bodies[int(stale)]
 
 
+@functools.lru_cache(maxsize=256)
+def options_of(query_string: bytes) -> CardOptions | str:
+    """The options a query string asks for, or the error message; remembered, as the same few
+    query strings come again and again."""
+    try:
+        pairs = parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True)
+        first: dict[str, str] = {}
+        for name, value in pairs:
+            first.setdefault(name, value)
+        return card_options(first)
+    except CardParameterError as error:
+        return str(error)
+
+
 def card_renderer(options: CardOptions, ident: str) -> Any:
     def render(entry: CachedSummary, view: View) -> RenderedCard:
         shown = view(entry.body)
@@ -101,19 +117,19 @@ def card_renderer(options: CardOptions, ident: str) -> Any:
     return render
 
 
-def _answer(account: str, found: Any, options: CardOptions) -> Response:
-    reader = reader_of()
-    key = ("card", account, options)
-    view = partial(summary_response, recent_count=reader.runtime.settings.summary_activities_max)
-    response = reader.answer(
-        account,
-        found,
-        key,
-        view,
-        card_renderer(options, card_id(f"{account}|{options}")),
-        SVG,
-        HEADERS,
+@functools.lru_cache(maxsize=1024)
+def _prepared(account: str, options: CardOptions, recent_count: int) -> tuple[Any, View, Any]:
+    """The render cache key, view and renderer of one account's card with ``options``."""
+    view = partial(summary_response, recent_count=recent_count)
+    renderer = card_renderer(options, card_id(f"{account}|{options}"))
+    return ("card", account, options), view, renderer
+
+
+def _answer(reader: SummaryReader, account: str, found: Any, options: CardOptions) -> Response:
+    key, view, renderer = _prepared(
+        account, options, reader.runtime.settings.summary_activities_max
     )
+    response = reader.answer(account, found, key, view, renderer, SVG, HEADERS)
     if response.status_code == 503 and response.mimetype == "application/json":
         return _unavailable(response, options)
     return response
@@ -131,10 +147,10 @@ def _unavailable(response: Response, options: CardOptions) -> Response:
 
 
 def _options_or_400() -> CardOptions | Response:
-    try:
-        return card_options(request.args)
-    except CardParameterError as error:
-        return json_error(400, "bad_request", str(error))
+    options = options_of(request.query_string)
+    if isinstance(options, str):
+        return json_error(400, "bad_request", options)
+    return options
 
 
 @bp.get("/v1/strava/card.svg")
@@ -143,11 +159,12 @@ def primary_card() -> Any:
     options = _options_or_400()
     if isinstance(options, Response):
         return options
-    primary = reader_of().primary_lookup()
+    reader = reader_of()
+    primary = reader.primary_lookup()
     if primary is None:
         return json_error(404, "no_account", "no Strava account is connected yet")
     account, found = primary
-    return _answer(account, found, options)
+    return _answer(reader, account, found, options)
 
 
 @bp.get("/v1/strava/athletes/<athlete_id>/card.svg")
@@ -155,7 +172,8 @@ def athlete_card(athlete_id: str) -> Any:
     options = _options_or_400()
     if isinstance(options, Response):
         return options
-    found = reader_of().connected_lookup(athlete_id)
+    reader = reader_of()
+    found = reader.connected_lookup(athlete_id)
     if found is None:
         return json_error(404, "not_found", "no connected athlete with this id")
-    return _answer(athlete_id, found, options)
+    return _answer(reader, athlete_id, found, options)

@@ -245,17 +245,26 @@ def description(card: CardContent) -> str:
 
 
 # --- drawing ----------------------------------------------------------------------------------
-def _style(theme: str) -> str:
+def _style(theme: str, scope: str) -> str:
+    """The card's CSS. Every rule starts with the card's id: a ``<style>`` in an SVG inlined
+    into a page applies to the whole page, and two cards (or the page) must not restyle each
+    other."""
+
     def rules(colours: Mapping[str, str]) -> str:
         return (
-            f".bg{{fill:{colours['bg']};stroke:{colours['ln']}}}.fg{{fill:{colours['fg']}}}"
-            f".mu{{fill:{colours['mu']}}}.ln{{fill:{colours['ln']}}}.ac{{fill:{colours['ac']}}}"
+            "".join(
+                f"{scope} .{name}{{fill:{colour}}}"
+                for name, colour in colours.items()
+                if name != "bg"
+            )
+            + f"{scope} .bg{{fill:{colours['bg']};stroke:{colours['ln']}}}"
         )
 
     base = (
-        "text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}"
-        ".h{font-size:16px;font-weight:600}.s{font-size:12px}.v{font-size:15px;font-weight:600}"
-        ".l{font-size:10px;letter-spacing:.04em}.b{font-weight:600}"
+        f"{scope} text{{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}}"
+        f"{scope} .h{{font-size:16px;font-weight:600}}{scope} .s{{font-size:12px}}"
+        f"{scope} .v{{font-size:15px;font-weight:600}}"
+        f"{scope} .l{{font-size:10px;letter-spacing:.04em}}{scope} .b{{font-weight:600}}"
     )
     if theme == "light":
         return base + rules(_LIGHT)
@@ -291,6 +300,7 @@ def draw(card: CardContent, options: CardOptions, ident: str) -> bytes:
         "svg",
         {
             "xmlns": SVG_NS,
+            "id": ident,
             "role": "img",
             "aria-labelledby": f"{ident}-title {ident}-desc",
             "width": str(width),
@@ -302,7 +312,7 @@ def draw(card: CardContent, options: CardOptions, ident: str) -> bytes:
     desc = ET.SubElement(root, "desc", {"id": f"{ident}-desc"})
     desc.text = description(card)
     style = ET.SubElement(root, "style")
-    style.text = _style(options.theme)
+    style.text = _style(options.theme, f"#{ident}")
     background = ET.SubElement(root, "rect", {"class": "bg", "x": "0.5", "y": "0.5", "rx": "12"})
     canvas = _Canvas(root)
 

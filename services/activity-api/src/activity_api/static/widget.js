@@ -21,9 +21,9 @@
   };
   var CSS =
     ":host{display:block;max-width:420px;font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;" +
-    "--bg:#fff;--fg:#1d1d1f;--muted:#6b6b70;--line:#e4e4e7;--accent:#fc4c02}" +
-    ":host([data-theme=dark]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c}" +
-    "@media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c}}" +
+    "--bg:#fff;--fg:#1d1d1f;--muted:#6b6b70;--line:#e4e4e7;--accent:#fc4c02;--link:#c43d00}" +
+    ":host([data-theme=dark]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c;--link:#fc4c02}" +
+    "@media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c;--link:#fc4c02}}" +
     ".card{background:var(--bg);color:var(--fg);border:1px solid var(--line);border-radius:12px;padding:14px 16px}" +
     "a{color:inherit}h3{margin:0 0 2px;font-size:16px}.muted{color:var(--muted);font-size:12px}" +
     ".stats{display:flex;flex-wrap:wrap;gap:6px 18px;margin:10px 0}.stat b{display:block;font-size:15px}" +
@@ -32,7 +32,8 @@
     ".bar{height:6px;background:var(--line);border-radius:3px;overflow:hidden;margin-top:4px}" +
     ".bar i{display:block;height:100%;background:var(--accent);transition:width .6s ease}" +
     ".note{margin-top:8px;font-size:12px;color:var(--muted)}.foot{margin-top:10px;font-size:11px;color:var(--muted)}" +
-    ".foot a{color:var(--accent);font-weight:600;text-decoration:none}" +
+    ".foot a{color:var(--link);font-weight:600;text-decoration:none}" +
+    "a:focus-visible{outline:2px solid var(--link);outline-offset:2px;border-radius:2px}" +
     ".loading{animation:pulse 1.2s ease-in-out infinite}@keyframes pulse{50%{opacity:.45}}" +
     "@media (prefers-reduced-motion:reduce){.loading{animation:none}.bar i{transition:none}}" +
     ":host([layout=compact]) img,:host([layout=compact]) .recent{display:none}";
