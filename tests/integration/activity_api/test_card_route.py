@@ -190,3 +190,36 @@ def test_cards_are_built_from_the_one_cached_summary(harness: Harness) -> None:
     assert harness.client.get(f"/v1/strava/athletes/{account}/summary").status_code == 200
     # one build (athlete, activities, stats, the latest's detail for its photo) for all
     assert sum(harness.api_calls().values()) == 4
+
+
+def test_summary_and_card_carry_weekly_history_streaks_and_goal_pacing(
+    harness_factory: HarnessFactory,
+) -> None:
+    harness = harness_factory(summary_goals='{"run": {"distance_m": 500000}}')
+    account = harness.connect(make_athlete(harness.sandbox))
+    body = harness.client.get(f"/v1/strava/athletes/{account}/summary").get_json()
+
+    weekly = body["history"]["weekly"]
+    public = body["recent_activities"]
+    # every public activity of the last 80 hours is in the twelve weeks; private ones are not
+    assert sum(weekly["all"]["distance_m"]) == pytest.approx(sum(a["distance_m"] for a in public))
+    runs = [a for a in public if a["sport_type"] == "Run"]
+    assert sum(weekly["run"]["distance_m"]) == pytest.approx(sum(a["distance_m"] for a in runs))
+    assert weekly["known_since"] is None  # fewer than a page: the whole history was fetched
+    streaks = body["history"]["streaks"]
+    assert 1 <= streaks["days"]["current"] <= streaks["days"]["longest"]
+    goal = body["goals"][0]
+    assert goal["ahead_by"] == pytest.approx(goal["current"] - goal["expected_by_today"], abs=0.2)
+    assert goal["projected_year_end"] >= goal["current"]
+
+    card = harness.client.get(f"/v1/strava/athletes/{account}/card.svg?sport=run")
+    root = assert_inert(card.data)
+    desc = root.find(f"{SVG}desc")
+    assert desc is not None
+    said = desc.text or ""
+    assert "Distance per week, last 12 weeks, oldest first, in km:" in said
+    assert "even pace; on pace for" in said and "Streak:" in said
+    km = [f"{v / 1000:g}" for v in weekly["run"]["distance_m"] if v]
+    assert all(value in said for value in km)
+    shown = " ".join(texts(root))
+    assert "LAST 12 WEEKS (km)" in shown and "even pace" in shown

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from paceline.history import goal_pacing, history, local_day
 from paceline.settings import SPORT_FAMILIES, GoalSettings
 
 RUN_SPORTS = frozenset({"Run", "TrailRun", "VirtualRun"})
@@ -194,8 +195,10 @@ def goals_view(
     totals: Mapping[str, Mapping[str, Mapping[str, Any]]],
     goals: Mapping[str, GoalSettings],
     year: int,
+    today: dt.date | None = None,
 ) -> list[dict[str, Any]]:
-    """Progress towards each configured yearly target, from the year-to-date totals."""
+    """Progress towards each configured yearly target, from the year-to-date totals, and (with
+    ``today``, in ``year``) the pacing of :func:`paceline.history.goal_pacing`."""
     progress: list[dict[str, Any]] = []
     for sport in SPORT_FAMILIES:
         goal = goals.get(sport)
@@ -215,9 +218,31 @@ def goals_view(
                     "target": target,
                     "current": current,
                     "progress_ratio": round(current / target, 4) if target else 0.0,
+                    **(
+                        goal_pacing(current, target, today)
+                        if today is not None and today.year == year
+                        else {}
+                    ),
                 }
             )
     return progress
+
+
+def history_view(
+    views: Sequence[Mapping[str, Any]],
+    today: dt.date,
+    known_since: dt.date | None,
+) -> dict[str, Any]:
+    """:func:`paceline.history.history` of the public activities, with the day it is as of."""
+    return {"as_of": today.isoformat(), **history(views, today, known_since)}
+
+
+def _known_since(activities: Sequence[Mapping[str, Any]], fetched_all: bool) -> dt.date | None:
+    """The first day the fetched page covers, or None when it holds the whole history."""
+    if fetched_all:
+        return None
+    days = [d for d in (local_day({"start_time_local": local_start(a)}) for a in activities) if d]
+    return min(days) if days else None
 
 
 def build_summary(
@@ -241,12 +266,15 @@ def build_summary(
         for i, a in enumerate(public)
     ]
     totals = totals_view(stats)
-    year = dt.datetime.fromtimestamp(fetched_at, dt.UTC).year
+    today = dt.datetime.fromtimestamp(fetched_at, dt.UTC).date()
+    fetched_all = len(activities) < options.activities_max
+    known_since = _known_since(activities, fetched_all)
     return {
         "athlete": athlete_view(athlete, options),
         "activities": views,
         "totals": totals,
-        "goals": goals_view(totals, options.goals, year),
+        "goals": goals_view(totals, options.goals, today.year, today),
+        "history": history_view(views, today, known_since),
     }
 
 
@@ -273,6 +301,7 @@ def summary_response(body: Mapping[str, Any], recent_count: int) -> dict[str, An
         "recent_activities": activities[:recent_count],
         "totals": body["totals"],
         "goals": body.get("goals") or [],
+        "history": body.get("history"),
     }
 
 
@@ -289,13 +318,15 @@ def with_activity(
     options: SummaryOptions,
     *,
     year: int,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
     """The body after one activity was created, changed or removed, without a rebuild.
 
     ``detail`` is the activity as the API returns it now (None when it is gone or no longer
     visible); ``stats`` the athlete's totals now. The activity takes its place by start time,
     newest first, and only the latest activity keeps a photo, as in :func:`build_summary`;
-    the athlete's profile is kept as it was.
+    the athlete's profile is kept as it was. The history is as of ``today`` (default: the
+    day it was as of) and keeps the start of what was fetched.
     """
     kept = [a for a in body.get("activities") or [] if a.get("id") != activity_id]
     if detail is not None and is_public(detail):
@@ -306,12 +337,36 @@ def with_activity(
         if position > 0 and view.get("photo_url") is not None:
             activities[position] = {**view, "photo_url": None}
     totals = totals_view(stats)
+    today = today or _as_of(body) or dt.date(year, 12, 31)
     return {
         **body,
         "activities": activities,
         "totals": totals,
-        "goals": goals_view(totals, options.goals, year),
+        "goals": goals_view(totals, options.goals, year, today),
+        "history": _history_after(body, activities, today, dropped=len(kept) > len(activities)),
     }
+
+
+def _as_of(body: Mapping[str, Any]) -> dt.date | None:
+    as_of = (body.get("history") or {}).get("as_of")
+    return dt.date.fromisoformat(as_of) if isinstance(as_of, str) else None
+
+
+def _history_after(
+    body: Mapping[str, Any],
+    activities: Sequence[Mapping[str, Any]],
+    today: dt.date,
+    *,
+    dropped: bool,
+) -> dict[str, Any]:
+    """The history of the patched list; when its oldest activity fell off the list, what was
+    before the oldest kept one is no longer known."""
+    since = ((body.get("history") or {}).get("weekly") or {}).get("known_since")
+    known_since = dt.date.fromisoformat(since) if isinstance(since, str) else None
+    days = [d for d in (local_day(a) for a in activities) if d]
+    if dropped and days:
+        known_since = max(known_since, min(days)) if known_since else min(days)
+    return history_view(activities, today, known_since)
 
 
 def _start_key(view: Mapping[str, Any]) -> float:
@@ -324,4 +379,8 @@ def without_activity(body: Mapping[str, Any], activity_id: int) -> dict[str, Any
     """The body minus one activity (deleted, or made private): hidden at once, before the
     rebuild that follows confirms it."""
     activities = [a for a in body.get("activities") or [] if a.get("id") != activity_id]
-    return {**body, "activities": activities}
+    today = _as_of(body)
+    if today is None:  # a summary cached before it had a history
+        return {**body, "activities": activities}
+    history = _history_after(body, activities, today, dropped=False)
+    return {**body, "activities": activities, "history": history}

@@ -27,27 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from paceline.history import SPORT_TYPES
+
 SVG_NS = "http://www.w3.org/2000/svg"
 SPORTS = ("all", "run", "ride", "swim")
 UNITS = ("metric", "imperial")
 THEMES = ("auto", "light", "dark")
 LAYOUTS = ("card", "compact")
-FAMILIES: dict[str, frozenset[str]] = {
-    "run": frozenset({"Run", "TrailRun", "VirtualRun"}),
-    "ride": frozenset(
-        {
-            "Ride",
-            "GravelRide",
-            "MountainBikeRide",
-            "VirtualRide",
-            "EBikeRide",
-            "EMountainBikeRide",
-            "Velomobile",
-            "Handcycle",
-        }
-    ),
-    "swim": frozenset({"Swim"}),
-}
+FAMILIES = SPORT_TYPES
 WIDTH = {"card": 420, "compact": 320}
 NAME_CHARS = {"card": 40, "compact": 30}
 PAD = 16
@@ -151,6 +138,10 @@ class CardContent:
     totals: tuple[tuple[str, str], ...]  # ("Run this year", "123 km · 20 activities · 15 h")
     goals: tuple[tuple[str, float], ...]  # ("2026 run goal: 123 of 1,000 km (12%)", ratio)
     stale: bool
+    pacing: tuple[str, ...] = ()  # one line per goal: "12 km ahead of even pace; ..."
+    weeks: tuple[float | None, ...] = ()  # distance per week, oldest first; None: unknown
+    week_unit: str = "km"
+    streaks: str = ""
 
 
 def latest_of(view: Mapping[str, Any], sport: str) -> Mapping[str, Any] | None:
@@ -200,6 +191,7 @@ def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardC
             )
         )
     goals: list[tuple[str, float]] = []
+    pacing: list[str] = []
     for goal in view.get("goals") or []:
         if goal.get("sport") not in sports:
             continue
@@ -213,6 +205,14 @@ def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardC
                 ratio,
             )
         )
+        if "ahead_by" in goal:
+            ahead = float(goal["ahead_by"])
+            side = "ahead of" if ahead >= 0 else "behind"
+            pacing.append(
+                f"{units.goal(metric, abs(ahead))} {side} even pace; on pace for "
+                f"{units.goal(metric, goal.get('projected_year_end') or 0)} by year end"
+            )
+    weeks, streak_text = _history(view.get("history"), options, units)
     return CardContent(
         athlete=clean(athlete.get("display_name") or "Athlete"),
         heading=heading,
@@ -221,7 +221,38 @@ def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardC
         totals=tuple(totals),
         goals=tuple(goals),
         stale=stale,
+        pacing=tuple(pacing),
+        weeks=weeks,
+        week_unit="mi" if units.imperial else "km",
+        streaks=streak_text,
     )
+
+
+def _history(
+    history: Any, options: CardOptions, units: Units
+) -> tuple[tuple[float | None, ...], str]:
+    """The weekly distances (in the card's unit) and the streaks sentence."""
+    if not isinstance(history, Mapping):
+        return (), ""
+    series = ((history.get("weekly") or {}).get(options.sport) or {}).get("distance_m") or []
+    per_unit = 1609.344 if units.imperial else 1000.0
+    weeks = tuple(None if v is None else round(float(v) / per_unit, 1) for v in series)
+    found = history.get("streaks") or {}
+    days, weeks_streak = found.get("days") or {}, found.get("weeks") or {}
+    text = ""
+    if days or weeks_streak:
+        text = (
+            f"Streak: {_count(days.get('current'), 'day')} "
+            f"(longest {_count(days.get('longest'), 'day')}), "
+            f"{_count(weeks_streak.get('current'), 'week')} "
+            f"(longest {_count(weeks_streak.get('longest'), 'week')})"
+        )
+    return weeks, text
+
+
+def _count(value: Any, noun: str) -> str:
+    number = int(value or 0)
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 STALE_NOTE = "Strava is not answering right now; this may be out of date."
@@ -237,7 +268,17 @@ def description(card: CardContent) -> str:
     else:
         parts.append(card.heading)
     parts.extend(f"{label}: {value}." for label, value in card.totals)
-    parts.extend(f"{text}." for text, _ in card.goals)
+    for index, (text, _) in enumerate(card.goals):
+        pacing = f" ({card.pacing[index]})" if index < len(card.pacing) else ""
+        parts.append(f"{text}{pacing}.")
+    if card.weeks:
+        values = ", ".join("unknown" if v is None else f"{v:g}" for v in card.weeks)
+        parts.append(
+            f"Distance per week, last {len(card.weeks)} weeks, oldest first, in "
+            f"{card.week_unit}: {values}."
+        )
+    if card.streaks:
+        parts.append(card.streaks + ".")
     if card.stale:
         parts.append(STALE_NOTE)
     parts.append(ATTRIBUTION + ".")
@@ -265,6 +306,7 @@ def _style(theme: str, scope: str) -> str:
         f"{scope} .h{{font-size:16px;font-weight:600}}{scope} .s{{font-size:12px}}"
         f"{scope} .v{{font-size:15px;font-weight:600}}"
         f"{scope} .l{{font-size:10px;letter-spacing:.04em}}{scope} .b{{font-weight:600}}"
+        f"{scope} .end{{text-anchor:end}}"
     )
     if theme == "light":
         return base + rules(_LIGHT)
@@ -342,7 +384,9 @@ def draw(card: CardContent, options: CardOptions, ident: str) -> bytes:
             canvas.text(PAD, y, label.upper(), "l mu")
             canvas.text(PAD, y + 16, value, "s fg b")
             y += 16
-    for text, ratio in card.goals:
+    if card.weeks and not compact:
+        y = _chart(canvas, card, y, width)
+    for index, (text, ratio) in enumerate(card.goals):
         y += 22
         canvas.text(PAD, y, text, "s mu")
         y += 7
@@ -351,6 +395,12 @@ def draw(card: CardContent, options: CardOptions, ident: str) -> bytes:
         if ratio > 0:
             canvas.rect(PAD, y, max(6.0, bar * ratio), 6, "ac")
         y += 6
+        if index < len(card.pacing):
+            y += 18
+            canvas.text(PAD, y, card.pacing[index], "s mu")
+    if card.streaks:
+        y += 22
+        canvas.text(PAD, y, card.streaks, "s mu")
     if card.stale:
         y += 22
         canvas.text(PAD, y, STALE_NOTE, "s mu")
@@ -362,6 +412,27 @@ def draw(card: CardContent, options: CardOptions, ident: str) -> bytes:
     background.set("width", _n(width - 1))
     background.set("height", _n(height - 1))
     return ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
+
+
+def _chart(canvas: _Canvas, card: CardContent, y: float, width: int) -> float:
+    """Twelve bars of weekly distance (its text alternative is in ``desc``); returns the new
+    baseline. Unknown weeks get no bar."""
+    y += 24
+    canvas.text(PAD, y, f"LAST {len(card.weeks)} WEEKS ({card.week_unit})", "l mu")
+    height, gap = 36.0, 4.0
+    top = y + 6
+    known = [v for v in card.weeks if v is not None]
+    largest = max(known, default=0.0) or 1.0
+    slot = (width - 2 * PAD) / len(card.weeks)
+    for index, value in enumerate(card.weeks):
+        x = PAD + index * slot
+        canvas.rect(x, top + height - 1, slot - gap, 1, "ln", r=0)
+        if value:
+            bar = max(2.0, height * value / largest)
+            canvas.rect(x, top + height - bar, slot - gap, bar, "ac", r=1.5)
+    peak = f"{max(known):g}" if known else "0"
+    canvas.text(width - PAD, y, f"max {peak}", "l mu end")
+    return top + height
 
 
 @functools.lru_cache(maxsize=1024)

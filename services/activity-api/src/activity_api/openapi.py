@@ -159,6 +159,76 @@ SCHEMAS: dict[str, Any] = {
             "target": _NUMBER,
             "current": _NUMBER,
             "progress_ratio": _NUMBER,
+            "expected_by_today": {
+                "type": "number",
+                "description": "where the even pace to the target stands at the end of today",
+            },
+            "ahead_by": {
+                "type": "number",
+                "description": "current minus expected_by_today: negative means behind",
+            },
+            "projected_year_end": {
+                "type": "number",
+                "description": "the year's figure if the pace so far holds",
+            },
+        },
+    },
+    "WeeklySeries": {
+        "type": "object",
+        "required": ["distance_m", "moving_time_s"],
+        "additionalProperties": False,
+        "properties": {
+            name: {
+                "type": "array",
+                "minItems": 12,
+                "maxItems": 12,
+                "items": {"type": ["number", "null"]},
+                "description": "oldest week first; null: the week was before what was fetched",
+            }
+            for name in ("distance_m", "moving_time_s")
+        },
+    },
+    "Streak": {
+        "type": "object",
+        "required": ["current", "longest"],
+        "additionalProperties": False,
+        "properties": {"current": _INT, "longest": _INT},
+    },
+    "History": {
+        "type": "object",
+        "description": "The last 12 weeks and the streaks, from the public activities the "
+        "summary holds (local days, weeks from Monday)",
+        "required": ["as_of", "weekly", "streaks"],
+        "additionalProperties": False,
+        "properties": {
+            "as_of": {"type": "string", "format": "date"},
+            "weekly": {
+                "type": "object",
+                "required": ["week_starts", "known_since", "all", "run", "ride", "swim"],
+                "additionalProperties": False,
+                "properties": {
+                    "week_starts": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "date"},
+                    },
+                    "known_since": {
+                        "type": ["string", "null"],
+                        "format": "date",
+                        "description": "the first day the fetched activities cover (null: all)",
+                    },
+                    **{name: _ref("WeeklySeries") for name in ("all", "run", "ride", "swim")},
+                },
+            },
+            "streaks": {
+                "type": "object",
+                "required": ["days", "weeks", "counted_since"],
+                "additionalProperties": False,
+                "properties": {
+                    "days": _ref("Streak"),
+                    "weeks": _ref("Streak"),
+                    "counted_since": {"type": ["string", "null"], "format": "date"},
+                },
+            },
         },
     },
     "Summary": {
@@ -169,6 +239,7 @@ SCHEMAS: dict[str, Any] = {
             "recent_activities",
             "totals",
             "goals",
+            "history",
             "meta",
         ],
         "additionalProperties": False,
@@ -187,6 +258,7 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "goals": {"type": "array", "items": _ref("Goal")},
+            "history": {"oneOf": [_ref("History"), {"type": "null"}]},
             "meta": _ref("Meta"),
         },
     },

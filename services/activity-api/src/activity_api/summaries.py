@@ -449,9 +449,15 @@ class Summaries:
         stats = api.stats(account_id, priority, deadline)
         if not isinstance(stats, Mapping) or not (detail is None or isinstance(detail, Mapping)):
             raise TransientError("unexpected response shape")
-        year = dt.datetime.fromtimestamp(started, dt.UTC).year
+        today = dt.datetime.fromtimestamp(started, dt.UTC).date()
         return with_activity(
-            base.body, patch.activity_id, detail, stats, self.options(account_id), year=year
+            base.body,
+            patch.activity_id,
+            detail,
+            stats,
+            self.options(account_id),
+            year=today.year,
+            today=today,
         )
 
     # --- lifecycle -----------------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""Weekly history, streaks and goal pacing: pure functions over the summary's activities.
+
+The summary holds the latest public activities (one page of the activity list, the page the
+build fetches anyway), so the history costs no extra Strava call. It is honest about what it
+does not know: when the page was full, activities older than its oldest one were not fetched,
+so weeks that end before ``known_since`` are ``null`` (unknown), not zero, and the streaks
+count only from ``known_since``. Only public activities are counted: a weekly bar would
+otherwise reveal a private activity's distance and week.
+
+Days and weeks are the athlete's local ones (the date of ``start_time_local``); weeks start on
+Monday (ISO 8601). ``today`` is injected, so tests need no clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from paceline.settings import SPORT_FAMILIES
+
+WEEKS = 12
+# Strava's sport types counted in each family of its totals (run, ride, swim).
+SPORT_TYPES: dict[str, frozenset[str]] = {
+    "run": frozenset({"Run", "TrailRun", "VirtualRun"}),
+    "ride": frozenset(
+        {
+            "Ride",
+            "GravelRide",
+            "MountainBikeRide",
+            "VirtualRide",
+            "EBikeRide",
+            "EMountainBikeRide",
+            "Velomobile",
+            "Handcycle",
+        }
+    ),
+    "swim": frozenset({"Swim"}),
+}
+_FAMILY_OF = {sport: family for family, sports in SPORT_TYPES.items() for sport in sports}
+
+
+def local_day(activity: Mapping[str, Any]) -> dt.date | None:
+    start = activity.get("start_time_local")
+    if not isinstance(start, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(start).date()
+    except ValueError:
+        return None
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def weekly(
+    activities: Iterable[Mapping[str, Any]],
+    today: dt.date,
+    known_since: dt.date | None,
+    weeks: int = WEEKS,
+) -> dict[str, Any]:
+    """Distance and moving time per week (oldest first) for ``all`` and each sport family."""
+    this_week = week_start(today)
+    starts = [this_week - dt.timedelta(weeks=weeks - 1 - n) for n in range(weeks)]
+    index = {start: n for n, start in enumerate(starts)}
+    series: dict[str, dict[str, list[float | None]]] = {
+        name: {"distance_m": [0.0] * weeks, "moving_time_s": [0.0] * weeks}
+        for name in ("all", *SPORT_FAMILIES)
+    }
+    for activity in activities:
+        day = local_day(activity)
+        position = index.get(week_start(day)) if day is not None else None
+        if position is None:
+            continue
+        family = _FAMILY_OF.get(str(activity.get("sport_type")))
+        for name in ("all", family) if family else ("all",):
+            for field, raw in (("distance_m", "distance_m"), ("moving_time_s", "moving_time_s")):
+                value = series[name][field][position]
+                series[name][field][position] = (value or 0.0) + _number(activity.get(raw))
+    for values in series.values():
+        for field, numbers in values.items():
+            for n, start in enumerate(starts):
+                unknown = known_since is not None and start + dt.timedelta(days=6) < known_since
+                number = numbers[n]
+                if unknown:
+                    numbers[n] = None
+                elif number is not None:
+                    numbers[n] = round(number, 1) if field == "distance_m" else round(number)
+    return {
+        "week_starts": [start.isoformat() for start in starts],
+        "known_since": known_since.isoformat() if known_since else None,
+        **series,
+    }
+
+
+def _runs(ordinals: Sequence[int]) -> tuple[int, int]:
+    """(length of the run of consecutive numbers ending at the last, longest run)."""
+    longest = current = 0
+    previous: int | None = None
+    for value in ordinals:
+        current = current + 1 if previous is not None and value == previous + 1 else 1
+        longest = max(longest, current)
+        previous = value
+    return current, longest
+
+
+def streaks(
+    activities: Iterable[Mapping[str, Any]], today: dt.date, known_since: dt.date | None
+) -> dict[str, Any]:
+    """Current and longest streak of active days and of active weeks.
+
+    A streak is still current when its last day is today or yesterday (today is not over),
+    and its last week this week or last week. Counted from ``known_since`` when history
+    before it was not fetched.
+    """
+    days = sorted(
+        {
+            d
+            for d in (local_day(a) for a in activities)
+            if d is not None and d <= today and (known_since is None or d >= known_since)
+        }
+    )
+    day_numbers = [d.toordinal() for d in days]
+    week_numbers = sorted({week_start(d).toordinal() // 7 for d in days})
+    current_days, longest_days = _runs(day_numbers)
+    current_weeks, longest_weeks = _runs(week_numbers)
+    if not day_numbers or day_numbers[-1] < today.toordinal() - 1:
+        current_days = 0
+    if not week_numbers or week_numbers[-1] < week_start(today).toordinal() // 7 - 1:
+        current_weeks = 0
+    return {
+        "days": {"current": current_days, "longest": longest_days},
+        "weeks": {"current": current_weeks, "longest": longest_weeks},
+        "counted_since": known_since.isoformat() if known_since else None,
+    }
+
+
+def history(
+    activities: Sequence[Mapping[str, Any]], today: dt.date, known_since: dt.date | None
+) -> dict[str, Any]:
+    return {
+        "weekly": weekly(activities, today, known_since),
+        "streaks": streaks(activities, today, known_since),
+    }
+
+
+def goal_pacing(current: float, target: float, today: dt.date) -> dict[str, Any]:
+    """How far ahead (positive) or behind (negative) the even pace to ``target`` by the end of
+    ``today``'s year ``current`` is, and the year-end figure at the pace so far."""
+    first = dt.date(today.year, 1, 1)
+    days_in_year = (dt.date(today.year + 1, 1, 1) - first).days
+    elapsed = (today - first).days + 1  # today counts: its activities are in ``current``
+    share = elapsed / days_in_year
+    expected = target * share
+    return {
+        "expected_by_today": round(expected, 1),
+        "ahead_by": round(current - expected, 1),
+        "projected_year_end": round(current / share, 1),
+    }
