@@ -214,3 +214,34 @@ def test_every_card_variant_has_no_accessibility_violations(
                 path=str(shots / f"card-{name}.png")
             )
         page.close()
+
+
+def test_widget_and_card_format_numbers_for_the_locale(
+    browser: Any, demo: DemoStack, shots: Path
+) -> None:
+    summary = requests.get(demo.urls["summary JSON"], timeout=10).json()
+    km = summary["latest_activity"]["distance_m"] / 1000
+    page = browser.new_page(bypass_csp=True, locale="en-US")
+    page.goto(demo.urls["widget demo"])
+    page.evaluate(
+        """(api) => {
+            const el = document.createElement('paceline-activity');
+            el.id = 'widget-de';
+            el.setAttribute('api', api);
+            el.setAttribute('locale', 'de-DE');
+            document.querySelector('main').appendChild(el);
+        }""",
+        api_url(demo),
+    )
+    page.wait_for_function(
+        "document.querySelector('#widget-de').getAttribute('data-state') === 'ready'",
+        timeout=20_000,
+    )
+    german = page.evaluate("document.querySelector('#widget-de').shadowRoot.textContent")
+    english = page.evaluate("document.querySelector('#widget-default').shadowRoot.textContent")
+    assert f"{km:.2f} km".replace(".", ",") in german
+    assert f"{km:.2f} km" in english
+    page.locator("#widget-de").screenshot(path=str(shots / "widget-locale-de.png"))
+    page.close()
+    card = requests.get(api_url(demo) + "/v1/strava/card.svg?locale=de-DE", timeout=10)
+    assert f"{km:.2f} km".replace(".", ",") in card.text

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 import requests
+from defusedxml import ElementTree as SafeET
 
 from tests.e2e.demo_stack import DemoStack, alive, group_members, start_demo
 
@@ -254,6 +255,19 @@ def test_activity_names_render_as_text_never_markup(browser: Any, demo: DemoStac
         time.sleep(0.2)
     assert body["latest_activity"]["name"] == hostile, "the webhook refreshed the summary"
     dialogs: list[str] = []
+    # the SVG card: the name is escaped text, and nothing in it runs or loads
+    card = requests.get(demo.urls["summary JSON"].replace("/summary", "/card.svg"), timeout=10)
+    assert card.status_code == 200 and card.headers["Content-Type"] == "image/svg+xml"
+    svg = SafeET.fromstring(card.content)
+    names = [n.text for n in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert hostile in names
+    assert b"<img" not in card.content and b"<script" not in card.content
+    assert not [a for n in svg.iter() for a in n.attrib if a.lower().startswith("on")]
+    card_page = browser.new_page()
+    card_page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    card_page.goto(card.url)  # the SVG opened as a document, its CSP and all
+    assert card_page.evaluate("document.querySelectorAll('img, script').length") == 0
+    card_page.close()
     page = browser.new_page(bypass_csp=True)
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(demo.urls["widget demo"])

@@ -161,6 +161,7 @@ def test_nothing_cached_is_a_503_card_with_retry_after(harness: Harness) -> None
         ("layout=huge", "layout"),
         ("locale=en;DROP", "locale"),
         ("locale=" + "a" * 200, "locale"),
+        ("locale=xx", "locale"),
     ],
 )
 def test_bad_parameters_are_a_clear_400(harness: Harness, query: str, names: str) -> None:
@@ -223,3 +224,21 @@ def test_summary_and_card_carry_weekly_history_streaks_and_goal_pacing(
     assert all(value in said for value in km)
     shown = " ".join(texts(root))
     assert "LAST 12 WEEKS (km)" in shown and "even pace" in shown
+
+
+def test_locale_formats_numbers_and_dates(harness: Harness) -> None:
+    account = harness.connect(make_athlete(harness.sandbox))
+    summary = harness.client.get(f"/v1/strava/athletes/{account}/summary").get_json()
+    german = harness.client.get(f"/v1/strava/athletes/{account}/card.svg?sport=run&locale=de")
+    english = harness.client.get(f"/v1/strava/athletes/{account}/card.svg?sport=run")
+    assert german.headers["ETag"] != english.headers["ETag"]
+    shown_de = texts(assert_inert(german.data))
+    shown_en = texts(assert_inert(english.data))
+    assert "10,00 km" in shown_de and "10.00 km" in shown_en
+    ytd = summary["totals"]["run"]["year_to_date"]["distance_m"] / 1000
+    if ytd < 100:
+        assert any(t.startswith(f"{ytd:.1f}".replace(".", ",") + " km") for t in shown_de)
+    day = summary["latest_activity"]["start_time_local"][:10]
+    year, _, date = day.split("-")
+    # German dates put the day first: "Di., 1. Dez. 2026"
+    assert any(f"{int(date)}. " in t and year in t for t in shown_de), shown_de

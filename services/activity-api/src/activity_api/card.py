@@ -34,6 +34,7 @@ from activity_api.card_svg import (
     UNITS,
     CardOptions,
     card_id,
+    locale_of,
     render_card,
     unavailable_card,
 )
@@ -70,6 +71,10 @@ def card_options(args: Mapping[str, str]) -> CardOptions:
     if locale is not None:
         if not LOCALE.fullmatch(locale):
             raise CardParameterError("locale must be a language tag such as en, de or pt-BR")
+        try:
+            locale_of(locale)
+        except ValueError:
+            raise CardParameterError(f"locale {locale} is not one we can format for") from None
         chosen["locale"] = locale.replace("_", "-")
     return CardOptions(**chosen)
 

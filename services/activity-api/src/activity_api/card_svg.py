@@ -27,6 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
+from babel.numbers import format_decimal, format_percent
 from paceline.history import SPORT_TYPES
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -45,8 +48,6 @@ _DARK = {"bg": "#1c1c1e", "fg": "#f2f2f7", "mu": "#a1a1aa", "ln": "#3a3a3c", "ac
 
 # Characters XML 1.0 cannot hold (controls, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,16 @@ class CardOptions:
     units: str = "metric"
     theme: str = "auto"
     layout: str = "card"
-    locale: str = "en"
+    locale: str = "en"  # a tag Babel knows (see :func:`locale_of`)
+
+
+@functools.lru_cache(maxsize=256)
+def locale_of(tag: str) -> Locale:
+    """The CLDR locale of a language tag (``de``, ``pt-BR``, ``en_GB``); ValueError if unknown."""
+    try:
+        return Locale.parse(tag.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError) as error:
+        raise ValueError(f"unknown locale {tag!r}") from error
 
 
 def clean(text: Any) -> str:
@@ -78,26 +88,41 @@ def duration(seconds: float) -> str:
 
 
 class Units:
-    def __init__(self, system: str) -> None:
+    """Quantities as the element shows them, with numbers and dates in ``locale`` (Babel, from
+    CLDR: the same data the browser's ``Intl`` uses)."""
+
+    def __init__(self, system: str, locale: str = "en") -> None:
         self.imperial = system == "imperial"
+        self.locale = locale_of(locale)
+
+    def number(self, value: float, pattern: str = "#,##0") -> str:
+        return str(format_decimal(value, format=pattern, locale=self.locale))
+
+    def percent(self, ratio: float) -> str:
+        return str(format_percent(ratio, locale=self.locale))
 
     def distance(self, metres: float) -> str:
-        return f"{metres / 1609.344:.2f} mi" if self.imperial else f"{metres / 1000:.2f} km"
+        value = metres / 1609.344 if self.imperial else metres / 1000
+        return self.number(value, "#,##0.00") + (" mi" if self.imperial else " km")
 
     def total(self, metres: float) -> str:
         value = metres / 1609.344 if self.imperial else metres / 1000
-        shown = f"{round(value):,}" if value >= 100 else f"{value:.1f}"
+        shown = self.number(round(value)) if value >= 100 else self.number(value, "#,##0.0")
         return shown + (" mi" if self.imperial else " km")
 
     def elevation(self, metres: float) -> str:
-        return f"{round(metres * 3.28084):,} ft" if self.imperial else f"{round(metres):,} m"
+        if self.imperial:
+            return self.number(round(metres * 3.28084)) + " ft"
+        return self.number(round(metres)) + " m"
 
     def pace(self, s_per_km: float) -> str:
         seconds = s_per_km * 1.609344 if self.imperial else s_per_km
         return duration(seconds) + (" /mi" if self.imperial else " /km")
 
     def speed(self, m_per_s: float) -> str:
-        return f"{m_per_s * 2.23694:.1f} mph" if self.imperial else f"{m_per_s * 3.6:.1f} km/h"
+        if self.imperial:
+            return self.number(m_per_s * 2.23694, "#,##0.0") + " mph"
+        return self.number(m_per_s * 3.6, "#,##0.0") + " km/h"
 
     def goal(self, metric: str, value: float) -> str:
         if metric == "distance_m":
@@ -105,19 +130,18 @@ class Units:
         if metric == "elevation_gain_m":
             return self.elevation(value)
         if metric == "moving_time_s":
-            return f"{round(value / 3600):,} h"
-        return f"{round(value):,}"
+            return self.number(round(value / 3600)) + " h"
+        return self.number(round(value))
 
-
-def local_date(start_time_local: Any) -> str:
-    """``2026-03-01T07:30:00+01:00`` -> ``Sun, 1 Mar 2026`` (the day where it started)."""
-    if not isinstance(start_time_local, str):
-        return ""
-    try:
-        day = dt.datetime.fromisoformat(start_time_local).date()
-    except ValueError:
-        return ""
-    return f"{_WEEKDAYS[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
+    def date(self, start_time_local: Any) -> str:
+        """The local day an activity started (``Tue, Dec 1, 2026`` in ``en``)."""
+        if not isinstance(start_time_local, str):
+            return ""
+        try:
+            day = dt.datetime.fromisoformat(start_time_local).date()
+        except ValueError:
+            return ""
+        return str(format_skeleton("yMMMEd", day, locale=self.locale))
 
 
 # --- what the card says -----------------------------------------------------------------------
@@ -140,6 +164,7 @@ class CardContent:
     stale: bool
     pacing: tuple[str, ...] = ()  # one line per goal: "12 km ahead of even pace; ..."
     weeks: tuple[float | None, ...] = ()  # distance per week, oldest first; None: unknown
+    week_labels: tuple[str, ...] = ()  # the same, formatted in the card's locale
     week_unit: str = "km"
     streaks: str = ""
 
@@ -154,7 +179,7 @@ def latest_of(view: Mapping[str, Any], sport: str) -> Mapping[str, Any] | None:
 
 
 def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardContent:
-    units = Units(options.units)
+    units = Units(options.units, options.locale)
     athlete = view.get("athlete") or {}
     latest = latest_of(view, options.sport)
     stats: list[Stat] = []
@@ -162,7 +187,7 @@ def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardC
         sport_type = clean(latest.get("sport_type") or "Workout")
         heading = clean(latest.get("name") or sport_type)
         subheading = " \u00b7 ".join(
-            part for part in (local_date(latest.get("start_time_local")), sport_type) if part
+            part for part in (units.date(latest.get("start_time_local")), sport_type) if part
         )
         stats.append(Stat(units.distance(latest.get("distance_m") or 0), "Distance"))
         stats.append(Stat(duration(latest.get("moving_time_s") or 0), "Time"))
@@ -186,8 +211,8 @@ def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardC
         totals.append(
             (
                 f"{sport.capitalize()} this year",
-                f"{units.total(ytd.get('distance_m') or 0)} \u00b7 {count:,} "
-                f"{'activity' if count == 1 else 'activities'} \u00b7 {hours:,} h",
+                f"{units.total(ytd.get('distance_m') or 0)} \u00b7 {units.number(count)} "
+                f"{'activity' if count == 1 else 'activities'} \u00b7 {units.number(hours)} h",
             )
         )
     goals: list[tuple[str, float]] = []
@@ -201,7 +226,7 @@ def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardC
             (
                 f"{goal.get('year')} {goal.get('sport')} goal: "
                 f"{units.goal(metric, goal.get('current') or 0)} of "
-                f"{units.goal(metric, goal.get('target') or 0)} ({round(ratio * 100)}%)",
+                f"{units.goal(metric, goal.get('target') or 0)} ({units.percent(ratio)})",
                 ratio,
             )
         )
@@ -223,6 +248,7 @@ def content(view: Mapping[str, Any], options: CardOptions, stale: bool) -> CardC
         stale=stale,
         pacing=tuple(pacing),
         weeks=weeks,
+        week_labels=tuple("unknown" if v is None else units.number(v, "#,##0.#") for v in weeks),
         week_unit="mi" if units.imperial else "km",
         streaks=streak_text,
     )
@@ -237,22 +263,23 @@ def _history(
     series = ((history.get("weekly") or {}).get(options.sport) or {}).get("distance_m") or []
     per_unit = 1609.344 if units.imperial else 1000.0
     weeks = tuple(None if v is None else round(float(v) / per_unit, 1) for v in series)
+    count = functools.partial(_count, units)
     found = history.get("streaks") or {}
     days, weeks_streak = found.get("days") or {}, found.get("weeks") or {}
     text = ""
     if days or weeks_streak:
         text = (
-            f"Streak: {_count(days.get('current'), 'day')} "
-            f"(longest {_count(days.get('longest'), 'day')}), "
-            f"{_count(weeks_streak.get('current'), 'week')} "
-            f"(longest {_count(weeks_streak.get('longest'), 'week')})"
+            f"Streak: {count(days.get('current'), 'day')} "
+            f"(longest {count(days.get('longest'), 'day')}), "
+            f"{count(weeks_streak.get('current'), 'week')} "
+            f"(longest {count(weeks_streak.get('longest'), 'week')})"
         )
     return weeks, text
 
 
-def _count(value: Any, noun: str) -> str:
+def _count(units: Units, value: Any, noun: str) -> str:
     number = int(value or 0)
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+    return f"{units.number(number)} {noun}{'' if number == 1 else 's'}"
 
 
 STALE_NOTE = "Strava is not answering right now; this may be out of date."
@@ -272,7 +299,7 @@ def description(card: CardContent) -> str:
         pacing = f" ({card.pacing[index]})" if index < len(card.pacing) else ""
         parts.append(f"{text}{pacing}.")
     if card.weeks:
-        values = ", ".join("unknown" if v is None else f"{v:g}" for v in card.weeks)
+        values = ", ".join(card.week_labels)
         parts.append(
             f"Distance per week, last {len(card.weeks)} weeks, oldest first, in "
             f"{card.week_unit}: {values}."
@@ -430,8 +457,8 @@ def _chart(canvas: _Canvas, card: CardContent, y: float, width: int) -> float:
         if value:
             bar = max(2.0, height * value / largest)
             canvas.rect(x, top + height - bar, slot - gap, bar, "ac", r=1.5)
-    peak = f"{max(known):g}" if known else "0"
-    canvas.text(width - PAD, y, f"max {peak}", "l mu end")
+    peak = max(range(len(card.weeks)), key=lambda i: card.weeks[i] or 0.0)
+    canvas.text(width - PAD, y, f"max {card.week_labels[peak] if known else 0}", "l mu end")
     return top + height
 
 

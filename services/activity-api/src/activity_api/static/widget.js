@@ -5,7 +5,8 @@
  *
  * Attributes: api (base URL; default: where this script came from), athlete (id; default: the
  * site's primary account), sport (all|run|ride|swim), units (metric|imperial),
- * theme (auto|light|dark), layout (card|compact).
+ * theme (auto|light|dark), layout (card|compact), locale (a language tag for numbers and dates;
+ * default: the browser's).
  * Every piece of text is set with textContent: names from Strava are data, never markup.
  */
 (function () {
@@ -70,15 +71,16 @@
     return Math.round(seconds / 86400) + " days ago";
   }
 
-  function Units(imperial) {
+  function Units(imperial, locale) {
     this.imperial = imperial;
+    this.n = function (v, d) { return v.toLocaleString(locale, { minimumFractionDigits: d, maximumFractionDigits: d }); };
   }
   Units.prototype.distance = function (m) {
-    return this.imperial ? (m / 1609.344).toFixed(2) + " mi" : (m / 1000).toFixed(2) + " km";
+    return this.imperial ? this.n(m / 1609.344, 2) + " mi" : this.n(m / 1000, 2) + " km";
   };
   Units.prototype.total = function (m) {
     var v = this.imperial ? m / 1609.344 : m / 1000;
-    return (v >= 100 ? Math.round(v).toLocaleString() : v.toFixed(1)) + (this.imperial ? " mi" : " km");
+    return this.n(v, v >= 100 ? 0 : 1) + (this.imperial ? " mi" : " km");
   };
   Units.prototype.elevation = function (m) {
     return this.imperial ? Math.round(m * 3.28084) + " ft" : Math.round(m) + " m";
@@ -88,25 +90,25 @@
     return duration(s) + (this.imperial ? " /mi" : " /km");
   };
   Units.prototype.speed = function (mps) {
-    return this.imperial ? (mps * 2.23694).toFixed(1) + " mph" : (mps * 3.6).toFixed(1) + " km/h";
+    return this.imperial ? this.n(mps * 2.23694, 1) + " mph" : this.n(mps * 3.6, 1) + " km/h";
   };
 
-  function localDate(activity) {
+  function localDate(activity, locale) {
     var when = activity.start_time_local;
     if (!when) return "";
     var options = { weekday: "short", day: "numeric", month: "short", year: "numeric" };
     try {
       if (activity.timezone) options.timeZone = activity.timezone;
-      return new Date(when).toLocaleDateString(undefined, options);
+      return new Date(when).toLocaleDateString(locale, options);
     } catch (e) {
       delete options.timeZone;
-      return new Date(when).toLocaleDateString(undefined, options);
+      return new Date(when).toLocaleDateString(locale, options);
     }
   }
 
   class PacelineActivity extends HTMLElement {
     static get observedAttributes() {
-      return ["api", "athlete", "sport", "units", "theme", "layout"];
+      return ["api", "athlete", "sport", "units", "theme", "layout", "locale"];
     }
     constructor() {
       super();
@@ -169,7 +171,9 @@
       this.content(card, this.data);
     }
     content(card, data) {
-      var units = new Units(this.getAttribute("units") === "imperial");
+      var locale = this.getAttribute("locale") || undefined;
+      try { new Intl.NumberFormat(locale); } catch (e) { locale = undefined; } // not a language tag
+      var units = new Units(this.getAttribute("units") === "imperial", locale);
       var sport = (this.getAttribute("sport") || "all").toLowerCase();
       var family = FAMILIES[sport];
       var pool = (data.recent_activities || []).slice();
@@ -183,7 +187,7 @@
         var title = el("h3", "name");
         title.appendChild(link(latest.url, latest.name || latest.sport_type));
         card.appendChild(title);
-        card.appendChild(el("div", "muted date", localDate(latest) + " \u00b7 " + latest.sport_type));
+        card.appendChild(el("div", "muted date", localDate(latest, locale) + " \u00b7 " + latest.sport_type));
         var stats = el("div", "stats");
         stats.appendChild(stat(units.distance(latest.distance_m || 0), "Distance"));
         stats.appendChild(stat(duration(latest.moving_time_s), "Time"));
