@@ -71,11 +71,7 @@ def card_options(args: Mapping[str, str]) -> CardOptions:
     if locale is not None:
         if not LOCALE.fullmatch(locale):
             raise CardParameterError("locale must be a language tag such as en, de or pt-BR")
-        try:
-            locale_of(locale)
-        except ValueError:
-            raise CardParameterError(f"locale {locale} is not one we can format for") from None
-        chosen["locale"] = locale.replace("_", "-")
+        chosen["locale"] = str(locale_of(locale))  # one rendering per locale actually used
     return CardOptions(**chosen)
 
 

@@ -63,11 +63,15 @@ class CardOptions:
 
 @functools.lru_cache(maxsize=256)
 def locale_of(tag: str) -> Locale:
-    """The CLDR locale of a language tag (``de``, ``pt-BR``, ``en_GB``); ValueError if unknown."""
-    try:
-        return Locale.parse(tag.replace("-", "_"))
-    except (UnknownLocaleError, ValueError, TypeError) as error:
-        raise ValueError(f"unknown locale {tag!r}") from error
+    """The CLDR locale of a well-formed language tag (``de``, ``pt-BR``, ``en_GB``). Like the
+    browser's ``Intl``, a tag without data falls back to its language, then to English."""
+    parts = tag.replace("-", "_").split("_")
+    for candidate in ("_".join(parts), parts[0]):
+        try:
+            return Locale.parse(candidate)
+        except (UnknownLocaleError, ValueError, TypeError):
+            continue
+    return Locale("en")
 
 
 def clean(text: Any) -> str:
