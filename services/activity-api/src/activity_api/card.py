@@ -130,7 +130,7 @@ def _answer(reader: SummaryReader, account: str, found: Any, options: CardOption
     key, view, renderer = _prepared(
         account, options, reader.runtime.settings.summary_activities_max
     )
-    response = reader.answer(account, found, key, view, renderer, SVG, HEADERS)
+    response = reader.answer(account, found, key, view, renderer, SVG, HEADERS, reader.cards)
     if response.status_code == 503 and response.mimetype == "application/json":
         return _unavailable(response, options)
     return response

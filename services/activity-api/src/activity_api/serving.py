@@ -42,6 +42,9 @@ class SummaryReader:
         self.summaries = summaries
         self.primary = PrimaryAccount(runtime)
         self.rendered = RenderCache()
+        # The SVG cards have many variants (options x locales): their own, smaller cache, so
+        # requests for rare variants never push the JSON views out.
+        self.cards = RenderCache(size=256)
         self.last_good = LastGood()
         self.cache_control = cache_control(runtime.settings)
 
@@ -114,6 +117,7 @@ class SummaryReader:
         renderer: Renderer = render,
         content_type: str = "application/json",
         headers: tuple[tuple[str, str], ...] = (),
+        cache: RenderCache | None = None,
     ) -> Response:
         """``view`` of the account's summary (rendered by ``renderer`` once per stored
         summary, ``key`` naming the view), as a 200 or 304 with caching headers, or the 503
@@ -121,7 +125,7 @@ class SummaryReader:
         served = self.read_or_unavailable(account_id, found)
         if isinstance(served, Response):
             return served
-        rendered = self.rendered.view(key, served.entry, view, renderer)
+        rendered = (cache or self.rendered).view(key, served.entry, view, renderer)
         entry, stale = served.entry, served.stale
         return cached_json(
             rendered.etag(stale),
