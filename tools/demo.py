@@ -312,6 +312,8 @@ def main() -> int:
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--gateway-port", type=int, default=8081)
     parser.add_argument("--sandbox-port", type=int, default=8090)
+    parser.add_argument("--api-metrics-port", type=int, default=9181)
+    parser.add_argument("--gateway-metrics-port", type=int, default=9182)
     parser.add_argument("--redis-port", type=int, default=6380)
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument(
@@ -386,11 +388,13 @@ def main() -> int:
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         api_url = f"http://127.0.0.1:{api_port}"
         env["PACELINE_PUBLIC_URL"] = gateway_url
-        api_env = dict(env)
+        api_metrics_port = pick_port(args.api_metrics_port)
+        gateway_metrics_port = pick_port(args.gateway_metrics_port)
+        api_env = dict(env, PACELINE_METRICS_PORT=str(api_metrics_port))
         supervisor.start(
             "activity-api", gunicorn("activity-api", "activity_api", api_port, api_env), api_env
         )
-        gateway_env = dict(env)
+        gateway_env = dict(env, PACELINE_METRICS_PORT=str(gateway_metrics_port))
         supervisor.start(
             "auth-gateway",
             gunicorn("auth-gateway", "auth_gateway", gateway_port, gateway_env),
@@ -412,7 +416,7 @@ def main() -> int:
             prometheus_url = start_prometheus(
                 supervisor,
                 pick_port(args.prometheus_port),
-                {"activity-api": api_port, "auth-gateway": gateway_port},
+                {"activity-api": api_metrics_port, "auth-gateway": gateway_metrics_port},
                 password_hash,
             )
             say(f"prometheus on {prometheus_url} with the chart's alert rules")
@@ -421,7 +425,11 @@ def main() -> int:
         print(f"  widget demo   : {api_url}/widget/demo", flush=True)
         print(f"  summary JSON  : {api_url}/v1/strava/summary", flush=True)
         print(f"  auth-gateway  : {gateway_url}/  (user admin, password {password})", flush=True)
-        print(f"  metrics       : {api_url}/metrics  {gateway_url}/metrics", flush=True)
+        print(
+            f"  metrics       : http://127.0.0.1:{api_metrics_port}/metrics  "
+            f"http://127.0.0.1:{gateway_metrics_port}/metrics",
+            flush=True,
+        )
         if prometheus_url:
             print(
                 f"  prometheus    : {prometheus_url}/alerts  (rate-limit budget: "

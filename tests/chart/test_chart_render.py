@@ -35,8 +35,15 @@ def test_default_values_render_the_core_workloads(render) -> None:
         ("ConfigMap", "paceline-config"),
     ]:
         assert expected in kinds
-    optional = {"Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"}
+    optional = {"Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
     assert not optional & {m.kind for m in manifests}, "optional resources are off by default"
+    policies = {m.name for m in find(manifests, "NetworkPolicy")}
+    assert policies == {
+        "paceline-activity-api",
+        "paceline-auth-gateway",
+        "paceline-token-refresher",
+        "paceline-redis",
+    }, "NetworkPolicies are on by default"
     assert not {"ServiceMonitor", "PrometheusRule"} & {m.kind for m in manifests}
     assert not find(manifests, "Deployment", "paceline-sandbox")
 

@@ -3,6 +3,8 @@ the CronJob, the sandbox, Redis (bundled and external), NetworkPolicies, HPA, PD
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.chart.conftest import (
@@ -51,7 +53,10 @@ def test_activity_api_runs_gunicorn_on_8080_with_its_environment(render) -> None
         "python:activity_api.gunicorn_conf",
         "activity_api.app:create_app()",
     ]
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
     env = env_of(container)
     assert env.keys() >= COMMON_ENV
     assert env["PACELINE_PATH_PREFIX"]["value"] == "/api"
@@ -352,15 +357,21 @@ def test_service_policies_allow_dns_redis_https_and_the_api_only(render) -> None
         spec = one(manifests, "NetworkPolicy", name).obj["spec"]
         ports = sorted((p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"])
         assert ports == sorted(
-            [(53, "UDP"), (53, "TCP"), (6379, "TCP"), (443, "TCP"), (443, "TCP"), (6443, "TCP")]
+            [(53, "UDP"), (53, "TCP"), (6379, "TCP"), (443, "TCP"), (6443, "TCP")]
         )
-    ingress = one(manifests, "NetworkPolicy", "paceline-activity-api").obj["spec"]["ingress"]
-    namespaces = {
-        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for peer in ingress[0]["from"]
-        if "namespaceSelector" in peer
-    }
-    assert namespaces == {"ingress-nginx", "monitoring"}
+    for name in ("paceline-activity-api", "paceline-auth-gateway"):
+        http, metrics = one(manifests, "NetworkPolicy", name).obj["spec"]["ingress"]
+        assert http["ports"] == [{"port": "http", "protocol": "TCP"}]
+        namespaces = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in http["from"]
+            if "namespaceSelector" in peer
+        }
+        assert namespaces == {"ingress-nginx"}, "Prometheus is not let onto the service port"
+        assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+        assert metrics["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ], "only Prometheus reaches the metrics port; the ingress controller does not"
     refresher = one(manifests, "NetworkPolicy", "paceline-token-refresher").obj["spec"]
     assert refresher["ingress"] == []
 
@@ -415,3 +426,44 @@ def test_helm_test_pods_check_readyz_without_curl(render) -> None:
         service = pod.name.removesuffix("-test")
         assert f"http://{service}:8080/readyz" in container["command"][2]
         assert pod.obj["spec"]["restartPolicy"] == "Never"
+
+
+def test_default_policies_admit_common_ingress_controllers_and_monitoring_namespaces(
+    render,
+) -> None:
+    policy = one(render("default"), "NetworkPolicy", "paceline-activity-api").obj["spec"]
+    http, metrics = policy["ingress"]
+
+    def namespaces(rule: dict[str, Any]) -> set[str]:
+        return {
+            name
+            for peer in rule["from"]
+            for expression in peer.get("namespaceSelector", {}).get("matchExpressions", [])
+            for name in expression["values"]
+        }
+
+    assert {"ingress-nginx", "traefik", "kube-system"} <= namespaces(http)
+    assert "monitoring" not in namespaces(http)
+    assert "monitoring" in namespaces(metrics)
+    assert "ingress-nginx" not in namespaces(metrics)
+
+
+@pytest.mark.parametrize("component", ["activity-api", "auth-gateway"])
+def test_metrics_have_their_own_port_on_the_pod_and_the_service(render, component: str) -> None:
+    manifests = render("default")
+    name = f"paceline-{component}"
+    container = next(containers(one(manifests, "Deployment", name)))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == 8080 and ports["metrics"] not in (8080, None)
+    assert env_of(container)["PACELINE_METRICS_PORT"]["value"] == str(ports["metrics"])
+    service_ports = {p["name"]: p for p in one(manifests, "Service", name).obj["spec"]["ports"]}
+    assert service_ports["metrics"]["targetPort"] == "metrics"
+    assert service_ports["metrics"]["port"] == ports["metrics"]
+    # The ingress routes only the service port.
+    ingress = one(render("everything"), "Ingress", "paceline").obj
+    backends = {
+        p["backend"]["service"]["port"]["number"]
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert ports["metrics"] not in backends

@@ -54,7 +54,8 @@ def test_every_dashboard_and_alert_metric_is_in_a_live_scrape(harness: Harness) 
     run_pass(h.runtime, PassOptions(force=True))  # one refresh fails, the rest succeed
     run_pass(h.runtime, PassOptions(force=True))  # a clean pass: last success is set
 
-    live = scrape(h.client.get("/metrics").get_data(as_text=True))
+    metrics_port = f"http://localhost:{h.runtime.settings.metrics_port}"
+    live = scrape(h.client.get("/metrics", base_url=metrics_port).get_data(as_text=True))
     wanted = dashboard_metric_names()
     assert wanted, "the dashboard queries paceline metrics"
     missing = sorted(name for name in wanted if name not in live)

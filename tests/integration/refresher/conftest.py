@@ -181,7 +181,9 @@ def scrape_metrics(runtime: Runtime) -> str:
     from paceline.web.app import create_base_app
 
     app = create_base_app(__name__, "refresher-test", runtime)
-    response = app.test_client().get("/metrics")
+    response = app.test_client().get(
+        "/metrics", base_url=f"http://localhost:{runtime.settings.metrics_port}"
+    )
     assert response.status_code == 200
     return response.get_data(as_text=True)
 

@@ -49,10 +49,15 @@ def test_only_callback_and_health_are_open(app: Flask) -> None:
     assert client.get("/nothing-here").status_code == 401  # no probing for what exists
 
 
-def test_metrics_are_open_on_the_service_port_but_not_through_the_prefix(app: Flask) -> None:
+def test_metrics_answer_only_on_the_metrics_port(app: Flask) -> None:
     client = app.test_client()
-    assert client.get("/metrics").status_code == 200
-    assert client.get("/auth/metrics").status_code == 401
+    for path in ("/metrics", "/auth/metrics"):
+        assert client.get(path).status_code == 404, path
+        assert client.get(path, headers=ADMIN).status_code == 404, "not even for the admin"
+    scrape = client.get("/metrics", base_url="http://localhost:9090")
+    assert scrape.status_code == 200
+    assert "paceline_tokens" in scrape.get_data(as_text=True)
+    assert client.get("/auth/", base_url="http://localhost:9090").status_code == 404
 
 
 def test_trusted_header_is_ignored_unless_enabled(make_app: AppFactory) -> None:

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # --- web services --------------------------------------------------------------------------
     path_prefix: str = ""
     public_url: AnyHttpUrl | None = None
+    # /metrics is served on this port only (a second gunicorn bind the ingress never routes);
+    # on the service port /metrics answers 404.
+    metrics_port: int = Field(default=9090, ge=1, le=65535)
 
     # --- auth-gateway --------------------------------------------------------------------------
     # Admin login: HTTP Basic against a werkzeug password hash (no default password exists;

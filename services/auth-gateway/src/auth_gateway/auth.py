@@ -11,8 +11,8 @@ Two ways in, both checked in constant time:
 
 Views opt out with :func:`public` (the callback, which is protected by state and cookie
 instead) or :func:`public_with_open_signup` (``/connect`` when clubs let anyone sign up).
-``/metrics`` is open on the service port for Prometheus, but not through the path prefix the
-ingress routes.
+``/metrics`` is not here at all: it answers only on the metrics port (see
+:mod:`paceline.web.metrics`), before this check runs.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 REALM = "paceline auth-gateway"
 ALWAYS_PUBLIC = {"health.healthz", "health.readyz"}
-METRICS_ENDPOINT = "metrics_endpoint"
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -90,8 +89,6 @@ class AdminAuth:
             return False  # unknown routes need admin too: no probing for what exists
         if endpoint in ALWAYS_PUBLIC:
             return True
-        if endpoint == METRICS_ENDPOINT:
-            return not request.script_root  # the Service port, not the ingress prefix
         view = current_app.view_functions.get(endpoint)
         mode = getattr(view, "admin_exempt", None)
         return mode == "always" or (mode == "open_signup" and self.open_signup)
