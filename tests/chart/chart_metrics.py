@@ -38,6 +38,7 @@ EXPORTED_METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paceline_refresher_last_run_timestamp_seconds": ("gauge", frozenset()),
     "paceline_refresher_last_run_failures": ("gauge", frozenset()),
     "paceline_webhook_events_total": ("counter", frozenset({"type", "result"})),
+    "paceline_gateway_login_failures_total": ("counter", frozenset({"reason"})),
 }
 
 # Labels Prometheus adds to every scraped sample (ServiceMonitor target labels).

@@ -133,6 +133,23 @@ class Settings(BaseSettings):
     admin_user: str = Field(default="admin", min_length=1)
     admin_password_hash: SecretStr | None = None
     trusted_auth_header: str = ""
+    # The proof that a request came through the auth proxy: the proxy adds this secret in
+    # trusted_proxy_secret_header; without it (compared in constant time) the trusted header is
+    # refused. Required with trusted_auth_header.
+    trusted_proxy_secret: SecretStr | None = None
+    trusted_proxy_secret_header: str = "X-Paceline-Proxy-Secret"  # noqa: S105 (a header name)
+    # Identities (e-mail addresses, as the proxy's header carries them) that are admins;
+    # required with trusted_auth_header. Compared case-insensitively.
+    admin_emails: Annotated[tuple[str, ...], NoDecode] = ()
+    # Failed Basic logins: after this many per client address or per user name, a lockout of
+    # login_lockout_seconds, doubling with every further failure up to the max (429 with
+    # Retry-After, no password hash computed).
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_lockout_seconds: float = Field(default=30.0, gt=0)
+    login_lockout_max_seconds: float = Field(default=3600.0, gt=0)
+    # Proxies in front of the gateway whose X-Forwarded-For is believed for the client address
+    # (werkzeug ProxyFix x_for); 0 = the peer address, X-Forwarded-For ignored.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
     # Key that signs the gateway's cookies and CSRF tokens (>= 32 characters); unset = a random
     # key kept in Redis, shared by every replica.
     session_secret: SecretStr | None = None
@@ -265,7 +282,32 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("trusted_auth_header")
+    @field_validator("trusted_proxy_secret", mode="before")
+    @classmethod
+    def _empty_proxy_secret_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("trusted_proxy_secret")
+    @classmethod
+    def _proxy_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters; make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("admin_emails", mode="before")
+    @classmethod
+    def _emails(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for email in value:
+            if not re.fullmatch(r"[^@\s,]{1,128}@[^@\s,]{1,255}", str(email)):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return tuple(str(e).lower() for e in value)
+
+    @field_validator("trusted_auth_header", "trusted_proxy_secret_header")
     @classmethod
     def _header_name(cls, value: str) -> str:
         value = value.strip()
@@ -377,6 +419,27 @@ class Settings(BaseSettings):
         if has_id != has_secret:
             missing = "STRAVA_CLIENT_SECRET" if has_id else "STRAVA_CLIENT_ID"
             raise ValueError(f"{ENV_PREFIX}{missing} must be set together with its pair")
+        if self.trusted_auth_header and self.trusted_proxy_secret is None:
+            raise ValueError(
+                f"{ENV_PREFIX}TRUSTED_PROXY_SECRET: required with {ENV_PREFIX}TRUSTED_AUTH_HEADER "
+                "(the proxy must prove each request came through it)"
+            )
+        if self.trusted_auth_header and not self.admin_emails:
+            raise ValueError(
+                f"{ENV_PREFIX}ADMIN_EMAILS: required with {ENV_PREFIX}TRUSTED_AUTH_HEADER "
+                "(who among the proxy's users is an admin)"
+            )
+        if self.trusted_auth_header.lower() == self.trusted_proxy_secret_header.lower() and (
+            self.trusted_auth_header
+        ):
+            raise ValueError(
+                f"{ENV_PREFIX}TRUSTED_PROXY_SECRET_HEADER: must differ from the auth header"
+            )
+        if self.login_lockout_max_seconds < self.login_lockout_seconds:
+            raise ValueError(
+                f"{ENV_PREFIX}LOGIN_LOCKOUT_MAX_SECONDS: must be at least "
+                f"{ENV_PREFIX}LOGIN_LOCKOUT_SECONDS"
+            )
         if "strava" in self.providers:
             raise ValueError(f"{ENV_PREFIX}PROVIDERS: 'strava' is built in; use another name")
         return self
