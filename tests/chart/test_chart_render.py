@@ -53,7 +53,7 @@ def test_everything_profile_renders_every_optional_resource(render) -> None:
     counts: dict[str, int] = {}
     for manifest in manifests:
         counts[manifest.kind] = counts.get(manifest.kind, 0) + 1
-    assert counts["Ingress"] == 1
+    assert counts["Ingress"] == 2  # the public API, and the gateway behind its own door
     assert counts["HorizontalPodAutoscaler"] == 1
     assert counts["PodDisruptionBudget"] == 2
     assert counts["NetworkPolicy"] == 4  # activity-api, auth-gateway, token-refresher, redis
@@ -99,16 +99,35 @@ def test_a_plain_password_is_refused_where_a_hash_belongs(helm: Helm) -> None:
     assert "passwordHash" in result.stderr
 
 
+PROXY_SECRET = "a-shared-secret-of-the-auth-proxy-xxxxxxxx"
+PROXIED = [
+    "--set",
+    "gateway.trustedAuthHeader=X-Auth-Request-Email",
+    "--set",
+    f"gateway.trustedProxy.secret={PROXY_SECRET}",
+    "--set",
+    "gateway.adminEmails={owner@example.com}",
+]
+
+
 def test_a_trusted_proxy_header_replaces_the_admin_password(helm: Helm) -> None:
-    result = helm.template(
-        "default",
-        "--set",
-        "gateway.admin.passwordHash=",
-        "--set",
-        "gateway.trustedAuthHeader=X-Auth-Request-Email",
-    )
+    result = helm.template("default", "--set", "gateway.admin.passwordHash=", *PROXIED)
     assert "PACELINE_ADMIN_PASSWORD_HASH" not in result.stdout
     assert "X-Auth-Request-Email" in result.stdout
+
+
+def test_a_trusted_header_without_the_proxy_secret_fails_to_render(helm: Helm) -> None:
+    result = helm.template(
+        "default", "--set", "gateway.trustedAuthHeader=X-Auth-Request-Email", check=False
+    )
+    assert result.returncode != 0
+    assert "gateway.trustedAuthHeader needs gateway.trustedProxy.secret" in result.stderr
+    short = helm.template(
+        "default", *PROXIED, "--set", "gateway.trustedProxy.secret=short", check=False
+    )
+    assert short.returncode != 0 and "at least 32 characters" in short.stderr
+    no_admins = helm.template("default", *PROXIED, "--set", "gateway.adminEmails=null", check=False)
+    assert no_admins.returncode != 0 and "gateway.adminEmails" in no_admins.stderr
 
 
 def test_install_without_any_values_fails_and_names_what_is_missing(helm: Helm) -> None:

@@ -130,9 +130,23 @@ def test_public_url_follows_the_ingress_host_and_its_tls(render, helm: Helm) -> 
     assert env["PACELINE_PUBLIC_URL"]["value"] == "https://fit.example.com"
     assert env["PACELINE_ALLOWED_ACCOUNTS"]["value"] == "1234567,7654321"
     assert "PACELINE_TRUSTED_AUTH_HEADER" not in env
-    proxied = helm.render("default", "--set", "gateway.trustedAuthHeader=X-Auth-Request-Email")
+    proxied = helm.render(
+        "default",
+        "--set",
+        "gateway.trustedAuthHeader=X-Auth-Request-Email",
+        "--set",
+        "gateway.trustedProxy.existingSecret=oauth2-proxy-shared",
+        "--set",
+        "gateway.adminEmails={owner@example.com,ops@example.com}",
+    )
     env = env_of(_container(proxied, "Deployment", "paceline-auth-gateway"))
     assert env["PACELINE_TRUSTED_AUTH_HEADER"]["value"] == "X-Auth-Request-Email"
+    assert env["PACELINE_ADMIN_EMAILS"]["value"] == "owner@example.com,ops@example.com"
+    assert env["PACELINE_TRUSTED_PROXY_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "oauth2-proxy-shared",
+        "key": "proxy-secret",
+    }
+    assert env["PACELINE_TRUSTED_PROXY_SECRET_HEADER"]["value"] == "X-Paceline-Proxy-Secret"
     plain = helm.render(
         "default", "--set", "ingress.enabled=true", "--set", "ingress.hosts={fit.example.org}"
     )
@@ -302,8 +316,50 @@ def test_ingress_routes_api_and_webhooks_to_activity_api_and_auth_to_the_gateway
     assert routes == {
         "/api": ("Prefix", "paceline-activity-api", 8080),
         "/webhooks": ("Prefix", "paceline-activity-api", 8080),
-        "/auth": ("Prefix", "paceline-auth-gateway", 8080),
+    }, "the gateway is not behind the public Ingress: it has its own"
+
+
+def test_the_gateway_has_its_own_ingress_with_its_own_annotations(helm: Helm) -> None:
+    manifests = helm.render(
+        "everything",
+        "--set-string",
+        "gateway.ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/auth-url="
+        "https://oauth2.example.com/oauth2/auth",
+    )
+    public = one(manifests, "Ingress", "paceline").obj
+    gateway = one(manifests, "Ingress", "paceline-auth-gateway").obj
+    assert gateway["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/auth-url": "https://oauth2.example.com/oauth2/auth"
     }
+    assert "nginx.ingress.kubernetes.io/auth-url" not in public["metadata"]["annotations"]
+    # Unset fields follow the shared ingress values: class, hosts, TLS.
+    assert gateway["spec"]["ingressClassName"] == "nginx"
+    assert gateway["spec"]["tls"] == public["spec"]["tls"]
+    (rule,) = gateway["spec"]["rules"]
+    assert rule["host"] == "fit.example.com"
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/auth"
+    assert path["backend"]["service"] == {"name": "paceline-auth-gateway", "port": {"number": 8080}}
+
+
+def test_the_gateway_can_have_its_own_host_which_its_public_url_follows(helm: Helm) -> None:
+    manifests = helm.render(
+        "everything",
+        "--set",
+        "gateway.ingress.hosts={admin.example.com}",
+        "--set",
+        "gateway.ingress.tls[0].secretName=admin-tls",
+        "--set",
+        "gateway.ingress.tls[0].hosts={admin.example.com}",
+    )
+    gateway = one(manifests, "Ingress", "paceline-auth-gateway").obj
+    assert [r["host"] for r in gateway["spec"]["rules"]] == ["admin.example.com"]
+    public = one(manifests, "Ingress", "paceline").obj
+    assert [r["host"] for r in public["spec"]["rules"]] == ["fit.example.com"]
+    env = env_of(_container(manifests, "Deployment", "paceline-auth-gateway"))
+    assert env["PACELINE_PUBLIC_URL"]["value"] == "https://admin.example.com"
+    off = helm.render("everything", "--set", "gateway.ingress.enabled=false")
+    assert not find(off, "Ingress", "paceline-auth-gateway")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
