@@ -134,6 +134,11 @@ Usage: include "paceline.secretValue" (dict "ctx" $ "name" $name "key" "session-
 {{- end -}}
 {{- end -}}
 
+{{/* Secret of the Fernet key: encryption.existingSecret, else the generated `<fullname>-encryption`. */}}
+{{- define "paceline.encryptionSecretName" -}}
+{{- .Values.encryption.existingSecret | default (printf "%s-encryption" (include "paceline.fullname" .)) -}}
+{{- end -}}
+
 {{/* Redis URL without the password (PACELINE_REDIS_URL). */}}
 {{- define "paceline.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
@@ -291,13 +296,11 @@ ConfigMap (envFrom) plus values that come from Secrets and the downward API.
     secretKeyRef:
       name: {{ include "paceline.stravaSecretName" . }}
       key: {{ include "paceline.stravaClientSecretKey" . }}
-{{- with .Values.encryption.existingSecret }}
 - name: PACELINE_ENCRYPTION_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: {{ $.Values.encryption.existingSecretKey }}
-{{- end }}
+      name: {{ include "paceline.encryptionSecretName" . }}
+      key: {{ ternary .Values.encryption.existingSecretKey "encryption-key" (not (empty .Values.encryption.existingSecret)) }}
 {{- end -}}
 
 {{/* envFrom block pointing at the shared ConfigMap. */}}

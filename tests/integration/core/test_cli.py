@@ -317,3 +317,38 @@ def test_interrupted_import_resumes_without_burning_the_rotated_token(
     code, out, _ = cli("status", "--json")
     (row,) = json.loads(out)
     assert row["account"] == "42" and row["state"] == "active"
+
+
+def test_status_says_whether_tokens_are_encrypted_at_rest(
+    cli: Cli, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    from cryptography.fernet import Fernet
+
+    seed(redis_client)  # written before any key was set
+    code, out, err = cli("status")
+    assert code == 0, err
+    assert "tokens at rest: NOT encrypted in Redis and the file mirror" in out
+    key = Fernet.generate_key().decode()
+    code, out, err = cli("status", PACELINE_ENCRYPTION_KEY=key)
+    assert code == 0, err
+    assert "tokens at rest: encrypted in Redis and the file mirror (Fernet, 1 key)" in out
+    assert "2 record(s) still in plain text until their next write" in out
+
+
+def test_reencrypt_seals_every_record_with_the_first_key(
+    cli: Cli, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    from cryptography.fernet import Fernet
+
+    seed(redis_client)
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    assert cli("reencrypt", PACELINE_ENCRYPTION_KEY=old)[0] == 0
+    code, out, err = cli("reencrypt", PACELINE_ENCRYPTION_KEY=f"{new},{old}")
+    assert code == 0, err
+    assert "re-encrypted 2 credential(s)" in out and "(Fernet, 2 keys, the first encrypts)" in out
+    assert "plain text" not in out
+    code, out, err = cli("status", PACELINE_ENCRYPTION_KEY=new)  # the old key is dropped
+    assert code == 0, err
+    assert "Ada Lovelace" in out
+    for path in (tmp_path / "secrets").glob("*.json"):
+        assert "ref-" not in path.read_text(), "the mirror was rewritten too"

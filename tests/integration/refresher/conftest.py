@@ -26,6 +26,7 @@ import pytest
 import redis
 from paceline.clock import ManualClock
 from paceline.credential import Credential
+from paceline.crypto import codec_from_settings
 from paceline.log import RedactionFilter, make_formatter
 from paceline.mirror import FileMirror, SecretMirror
 from paceline.runtime import Runtime, build_runtime
@@ -73,7 +74,7 @@ class StravaSetup:
             redis_client=self.redis_server.client(),
             mirror=mirror
             if mirror is not None
-            else (None if kube else FileMirror(self.mirror_dir)),
+            else (None if kube else FileMirror(self.mirror_dir, codec_from_settings(settings))),
             clock=self.clock,
             kube_api=kube,
         )

@@ -239,15 +239,18 @@ class Settings(BaseSettings):
     @field_validator("encryption_key")
     @classmethod
     def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
+        if value is None or not value.get_secret_value().strip():
             return None
         from cryptography.fernet import Fernet
 
+        keys = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
         try:
-            Fernet(value.get_secret_value().encode())
+            for key in keys:
+                Fernet(key.encode())
         except (ValueError, TypeError):
             raise ValueError(
-                "must be a Fernet key (32 url-safe base64-encoded bytes); "
+                "must be a Fernet key (32 url-safe base64-encoded bytes), or several separated "
+                "by commas (the first encrypts, all decrypt: key rotation); "
                 "make one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'"
             ) from None

@@ -20,7 +20,7 @@ import redis
 from paceline import keys
 from paceline.clock import Clock, SystemClock
 from paceline.credential import Credential, TokenCodec
-from paceline.crypto import StrictPlainCodec
+from paceline.crypto import StrictPlainCodec, is_sealed
 from paceline.mirror import MirrorError, NullMirror, SecretMirror
 from paceline.runstatus import refresh_total_field
 
@@ -311,6 +311,18 @@ class TokenStore:
         if self.redis.exists(keys.RESTORED_MARKER):
             return 0
         return self.restore_from_mirror()
+
+    def plaintext_records(self) -> int:
+        """Credentials whose tokens are stored unsealed in Redis (before encryption was on)."""
+        members = self.members()
+        pipe = self.redis.pipeline(transaction=False)
+        for provider, account in members:
+            pipe.hget(keys.credential_key(provider, account), "record")
+        return sum(
+            1
+            for raw in pipe.execute()
+            if raw is not None and not is_sealed(str(json.loads(raw).get("refresh_token", "")))
+        )
 
     # ``list`` is a method of this class: annotations below it name the builtin explicitly.
     def pending_mirror(self) -> builtins.list[tuple[str, str]]:
