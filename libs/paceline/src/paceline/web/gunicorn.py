@@ -69,8 +69,12 @@ def config(service: str) -> dict[str, Any]:
             metrics_port(),
         ),
         "workers": _env_int("GUNICORN_WORKERS", 2),
-        "threads": _env_int("GUNICORN_THREADS", 1),
-        "worker_class": os.environ.get("GUNICORN_WORKER_CLASS", "sync"),
+        "threads": _env_int("GUNICORN_THREADS", 4),
+        # gthread whose threads get a connection only once its request has arrived: slow
+        # clients wait in the poller, not in a thread (see paceline.web.worker).
+        "worker_class": os.environ.get(
+            "GUNICORN_WORKER_CLASS", "paceline.web.worker.HeadFirstWorker"
+        ),
         "timeout": _env_int("GUNICORN_TIMEOUT", 30),
         "graceful_timeout": _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20),
         "keepalive": _env_int("GUNICORN_KEEPALIVE", 5),
