@@ -144,6 +144,18 @@ def start_redis(supervisor: Supervisor, port: int) -> str:
     raise SystemExit("paceline demo: Redis did not start")
 
 
+def encryption_key() -> str:
+    """The demo's Fernet key, made once and kept beside its mirror (a new key each run would
+    leave the mirror's sealed tokens unreadable), as the Helm chart keeps its own."""
+    from cryptography.fernet import Fernet
+
+    path = STATE / "encryption.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
 def gunicorn(service: str, module: str, port: int, env: dict[str, str]) -> list[str]:
     env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
     env.setdefault("GUNICORN_WORKERS", "2")
@@ -350,6 +362,8 @@ def main() -> int:
             "PACELINE_LOG_FORMAT": os.environ.get("PACELINE_LOG_FORMAT", "json"),
             "PACELINE_ADMIN_PASSWORD_HASH": password_hash,
             "PACELINE_SESSION_SECRET": secrets.token_urlsafe(32),
+            "PACELINE_ENCRYPTION_KEY": os.environ.get("PACELINE_ENCRYPTION_KEY")
+            or encryption_key(),
             "PACELINE_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
             # a yearly goal, so the widget shows its progress bar
             "PACELINE_SUMMARY_GOALS": os.environ.get(
@@ -387,14 +401,18 @@ def main() -> int:
         gateway_port = pick_port(args.gateway_port)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         api_url = f"http://127.0.0.1:{api_port}"
-        env["PACELINE_PUBLIC_URL"] = gateway_url
         api_metrics_port = pick_port(args.api_metrics_port)
         gateway_metrics_port = pick_port(args.gateway_metrics_port)
-        api_env = dict(env, PACELINE_METRICS_PORT=str(api_metrics_port))
+        # Each service's own external URL (on one host behind an ingress they share one).
+        api_env = dict(
+            env, PACELINE_METRICS_PORT=str(api_metrics_port), PACELINE_PUBLIC_URL=api_url
+        )
         supervisor.start(
             "activity-api", gunicorn("activity-api", "activity_api", api_port, api_env), api_env
         )
-        gateway_env = dict(env, PACELINE_METRICS_PORT=str(gateway_metrics_port))
+        gateway_env = dict(
+            env, PACELINE_METRICS_PORT=str(gateway_metrics_port), PACELINE_PUBLIC_URL=gateway_url
+        )
         supervisor.start(
             "auth-gateway",
             gunicorn("auth-gateway", "auth_gateway", gateway_port, gateway_env),
