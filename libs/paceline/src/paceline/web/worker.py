@@ -31,7 +31,11 @@ from collections import deque
 from functools import partial
 from typing import Any
 
-from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
+from gunicorn.workers.gthread import (  # type: ignore[import-untyped]
+    STOP_KEEPALIVE_LINGER,
+    TConn,
+    ThreadWorker,
+)
 
 HEAD_END = b"\r\n\r\n"
 # Read ahead in the poller at most this much: the app refuses bodies over 64 KiB anyway, and a
@@ -156,9 +160,13 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]
         conn.close()
 
     def murder_pending(self) -> None:
-        """Also close connections whose request has not arrived in time (all of them once the
-        worker is stopping: they have asked for nothing yet)."""
+        """Also close connections whose request has not arrived in time. A stopping worker
+        gives them what gthread gives its kept-alive connections: a short linger, in which a
+        request that arrives is still answered (with ``Connection: close``)."""
         super().murder_pending()
         now = time.monotonic()
-        while self.reading and (not self.alive or self.reading[0].deadline <= now):
+        if not self.alive:  # capping every deadline at once keeps the deque in order
+            for conn in self.reading:
+                conn.deadline = min(conn.deadline, now + STOP_KEEPALIVE_LINGER)
+        while self.reading and self.reading[0].deadline <= now:
             self._drop(self.reading[0])
