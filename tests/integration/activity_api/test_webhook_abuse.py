@@ -321,3 +321,14 @@ def test_a_flood_keeps_the_stream_under_its_bound(harness: Harness) -> None:
     )
     assert length <= STREAM_MAXLEN + 100
     assert used <= STREAM_BOUND_BYTES
+
+
+def test_the_secret_path_never_reaches_a_log_line(harness_factory: HarnessFactory) -> None:
+    from paceline.log import redact
+
+    h = harness_factory(webhook_path_secret=PATH_SECRET)
+    path = callback_path(h.runtime.settings)
+    token = path.rsplit("/", 1)[1]
+    access_line = f'127.0.0.1 - - "POST {path} HTTP/1.1" 200 22'  # gunicorn's access log
+    assert token not in redact(access_line)
+    assert PATH_SECRET not in redact(f"secret={PATH_SECRET}")
