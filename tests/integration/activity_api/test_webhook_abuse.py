@@ -253,7 +253,10 @@ def test_a_secret_path_closes_the_public_one(harness_factory: HarnessFactory) ->
     secret_path = callback_path(h.runtime.settings)
     assert secret_path.startswith("/webhooks/strava/") and PATH_SECRET not in secret_path
     assert h.client.post("/webhooks/strava", json=event(account)).status_code == 404
-    assert h.client.post("/webhooks/strava/guess", json=event(account)).status_code == 404
+    guessed = h.client.post("/webhooks/strava/guess", json=event(account))
+    nowhere = h.client.post("/no/such/path", json=event(account))
+    assert guessed.status_code == nowhere.status_code == 404
+    assert guessed.get_data() == nowhere.get_data()  # a wrong token looks like no route at all
     assert h.client.get("/webhooks/strava", query_string={"hub.challenge": "x"}).status_code == 404
     assert h.runtime.redis.xlen(STREAM) == 0
     assert h.client.post(secret_path, json=event(account)).status_code == 200
