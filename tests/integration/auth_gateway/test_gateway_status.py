@@ -76,3 +76,28 @@ def test_status_page_restores_from_the_mirror_when_redis_lost_its_data(gateway: 
     gateway.runtime.redis.flushall()
     html = gateway.get(f"{PREFIX}/").get_data(as_text=True)
     assert "state-active" in html
+
+
+def test_status_page_says_which_setting_to_fix_when_strava_refuses_the_application(
+    gateway: Gateway,
+) -> None:
+    gateway.connect()
+    now = time.time()
+    write_run_status(
+        gateway.runtime.redis,
+        RunStatus(
+            started_at=now - 70,
+            finished_at=now - 60,
+            ok=False,
+            counts={"application_error": 1},
+            application_errors={"strava": "PACELINE_STRAVA_CLIENT_SECRET"},
+        ),
+    )
+
+    html = gateway.get(f"{PREFIX}/").get_data(as_text=True)
+    listed = gateway.get(f"{PREFIX}/accounts").get_json()
+
+    assert "strava refused this application's credentials" in html
+    assert "fix <code>PACELINE_STRAVA_CLIENT_SECRET</code>" in html
+    assert 'class="state state-active">active<' in html  # the athlete is not blamed
+    assert listed["refresher"]["application_errors"] == {"strava": "PACELINE_STRAVA_CLIENT_SECRET"}

@@ -12,7 +12,9 @@ record, then mirror. The in-flight record is what turns a lost answer into a *de
 
 Errors are classified, never blindly retried: transient errors keep the credential as it is and
 start a per-credential backoff (the next attempt waits, unless forced); a refusal of the refresh
-token marks ``needs_reauth`` and keeps the credential for inspection.
+token marks ``needs_reauth`` and keeps the credential for inspection; a refusal of the
+*application* (wrong client id or secret) changes nothing about the credential: it is reported
+as ``application_error`` naming the setting to fix.
 
 Every call that handles a credential writes exactly one log line (``credential handled``) and
 counts its result in Redis (see :mod:`paceline.runstatus`); no token ever appears in either.
@@ -37,7 +39,7 @@ from paceline.lock import Lease, LockBusy
 from paceline.runstatus import record_refresh
 from paceline.runtime import Runtime
 from paceline.store import SaveResult, VersionConflict
-from paceline.upstream import PermanentError, TransientError
+from paceline.upstream import ApplicationRejected, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,9 @@ class RefreshResult(enum.StrEnum):
     NEEDS_REAUTH = "needs_reauth"
     LOST_CHAIN = "lost_chain"
     BUSY = "busy"  # someone else holds the lock right now; not counted as a failure
+    # The provider refused the application (wrong client id or secret): the configuration's
+    # fault, so the credential keeps its state and is tried normally once the setting is fixed.
+    APPLICATION_ERROR = "application_error"
 
 
 FAILURES = {
@@ -69,6 +74,7 @@ FAILURES = {
     RefreshResult.NEEDS_REAUTH,
     RefreshResult.LOST_CHAIN,
     RefreshResult.DEFERRED,
+    RefreshResult.APPLICATION_ERROR,
 }
 
 
@@ -92,6 +98,8 @@ class RefreshOutcome:
     next_attempt_at: float | None = None
     # True when the result was counted in the refresh totals with the write that recorded it.
     counted: bool = False
+    # With APPLICATION_ERROR: the setting to fix (e.g. PACELINE_STRAVA_CLIENT_SECRET).
+    setting: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -358,6 +366,21 @@ def _refresh_locked(
             provider_seconds=took,
             attempts=attempts,
             next_attempt_at=next_at,
+        )
+    except ApplicationRejected as error:
+        # Refused before the refresh token was even looked at: the token is as good as it was.
+        # No back-off either, so the first pass after the fix refreshes everyone at once. An
+        # interrupted refresh keeps its record (its question is still open).
+        if not recovering:
+            runtime.redis.delete(record_key)
+        return RefreshOutcome(
+            provider,
+            account_id,
+            RefreshResult.APPLICATION_ERROR,
+            f"provider refused the application: check {error.setting}",
+            credential,
+            provider_seconds=time.perf_counter() - posted,
+            setting=error.setting,
         )
     except PermanentError as error:
         took = time.perf_counter() - posted

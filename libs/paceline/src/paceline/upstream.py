@@ -49,6 +49,22 @@ class PermanentError(UpstreamError):
         self.reason = reason
 
 
+class ApplicationRejected(PermanentError):
+    """The provider refused the *application* (a wrong client id or secret), not an account.
+
+    Strava answers a wrong client secret ``401 {"message": "Authorization Error", "errors":
+    [{"resource": "Application", "field": "", "code": "invalid"}]}`` and a bad client id 400 with
+    resource ``Application``, field ``client_id``. No credential is at fault: they keep their
+    state, and ``setting`` names the configuration to fix.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, reason: str = "", setting: str
+    ) -> None:
+        super().__init__(message, status=status, reason=reason)
+        self.setting = setting
+
+
 class Unauthorized(PermanentError):
     """401 from an API endpoint: the access token is invalid or expired."""
 

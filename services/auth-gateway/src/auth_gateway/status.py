@@ -89,5 +89,6 @@ def accounts() -> Any:
             "last_success_at": run.last_success_at,
             "ok": run.ok,
             "counts": run.counts,
+            "application_errors": run.application_errors,
         },
     )
