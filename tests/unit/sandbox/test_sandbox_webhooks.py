@@ -211,3 +211,39 @@ def test_failed_automatic_deliveries_are_retried(
     assert delivery["delivered"] is True
     assert [a["status"] for a in delivery["attempts"]] == [500, 503, 200]
     assert deliveries["pending"] == 0
+
+
+def test_an_athlete_revoking_on_strava_kills_every_token_and_sends_the_event(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    access = client.post("/_sandbox/tokens", json={"athlete_id": 1002}).json["access_token"]
+
+    revoked = client.post("/_sandbox/athletes/1002/revoke", json={})
+
+    assert revoked.json["revoked"] is True
+    (event,) = webhook_receiver.wait_for(1)
+    assert event["updates"] == {"authorized": "false"} and event["owner_id"] == 1002
+    refused = client.get("/api/v3/athlete", headers=bearer(access))
+    assert refused.status_code == 401
+    assert refused.json["errors"][0]["resource"] == "Athlete"
+
+
+def test_a_revocation_whose_event_is_lost_still_kills_the_tokens(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    issued = client.post("/_sandbox/tokens", json={"athlete_id": 1002}).json
+
+    client.post("/_sandbox/athletes/1002/revoke", json={"emit_webhook": False})
+
+    refresh = client.post(
+        "/oauth/token",
+        data={**CREDS, "grant_type": "refresh_token", "refresh_token": issued["refresh_token"]},
+    )
+    assert refresh.status_code == 400
+    assert client.get("/api/v3/athlete", headers=bearer(issued["access_token"])).status_code == 401
+    deliveries = client.get("/_sandbox/webhooks/deliveries").json
+    assert deliveries["deliveries"] == []

@@ -12,7 +12,9 @@ record, then mirror. The in-flight record is what turns a lost answer into a *de
 
 Errors are classified, never blindly retried: transient errors keep the credential as it is and
 start a per-credential backoff (the next attempt waits, unless forced); a refusal of the refresh
-token marks ``needs_reauth`` and keeps the credential for inspection; a refusal of the
+token marks ``needs_reauth`` and keeps the credential for inspection, unless the provider
+confirms the grant is dead (:func:`paceline.revocation.grant_is_dead`): then the athlete revoked
+access and the account is erased at once (result ``revoked``); a refusal of the
 *application* (wrong client id or secret) changes nothing about the credential: it is reported
 as ``application_error`` naming the setting to fix.
 
@@ -35,7 +37,9 @@ import redis
 
 from paceline import keys
 from paceline.credential import Credential, CredentialState, refresh_due
+from paceline.erasure import erase_account
 from paceline.lock import Lease, LockBusy
+from paceline.revocation import grant_is_dead
 from paceline.runstatus import record_refresh
 from paceline.runtime import Runtime
 from paceline.store import SaveResult, VersionConflict
@@ -63,6 +67,9 @@ class RefreshResult(enum.StrEnum):
     TRANSIENT_ERROR = "transient_error"
     NEEDS_REAUTH = "needs_reauth"
     LOST_CHAIN = "lost_chain"
+    # The refresh token was refused and the provider confirmed the grant is dead (the access
+    # token refused too): the athlete revoked access, so the account was erased. Not a failure.
+    REVOKED = "revoked"
     BUSY = "busy"  # someone else holds the lock right now; not counted as a failure
     # The provider refused the application (wrong client id or secret): the configuration's
     # fault, so the credential keeps its state and is tried normally once the setting is fixed.
@@ -384,6 +391,16 @@ def _refresh_locked(
         )
     except PermanentError as error:
         took = time.perf_counter() - posted
+        if not recovering and grant_is_dead(runtime, credential):
+            # Strava's API agreement: delete an athlete's data when they revoke access.
+            erase_account(store, provider, account_id)
+            return RefreshOutcome(
+                provider,
+                account_id,
+                RefreshResult.REVOKED,
+                "grant revoked at the provider: account erased",
+                provider_seconds=took,
+            )
         result = RefreshResult.LOST_CHAIN if recovering else RefreshResult.NEEDS_REAUTH
         # "RefreshToken/refresh_token/invalid" rather than colons, which log redaction would
         # take for a "refresh_token: <value>" pair and mask.

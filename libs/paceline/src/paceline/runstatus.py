@@ -24,6 +24,7 @@ RESULTS = (
     "needs_reauth",
     "lost_chain",
     "application_error",
+    "revoked",
 )
 FAILED_RESULTS = ("deferred", "transient_error", "needs_reauth", "lost_chain", "application_error")
 

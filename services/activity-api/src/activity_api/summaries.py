@@ -5,6 +5,7 @@ How a read goes (``Summaries.read``):
 * **fresh** in the cache: served as is;
 * **stale** (older than ``summary_fresh_seconds``, or invalidated by a webhook): served at once,
   marked ``stale: true``, and one background refresh is scheduled;
+* **past** ``summary_keep_seconds`` (the retention limit): never served, treated as missing;
 * **missing**: built now, once. The build lock (``paceline:lock:summary:<provider>:<account>``
   in Redis) makes it single-flight across every worker and replica: the holder builds with
   interactive priority, everyone else waits for its "built" message on a Redis pub/sub channel
@@ -131,6 +132,10 @@ class Summaries:
         """Serve ``account_id``'s summary; ``found`` is its :meth:`lookup`, if already made."""
         now = self.runtime.clock.now()
         entry = found.entry if found is not None else self.cache.get(PROVIDER, account_id)
+        if entry is not None and now - entry.fetched_at > self.settings.summary_keep_seconds:
+            # Past the retention limit (an account that cannot be refreshed, e.g. needs_reauth,
+            # keeps its last summary no longer than this): never served, whatever Redis kept.
+            entry = None
         if entry is not None:
             if self.is_fresh(entry, now):
                 _CACHE_HIT.inc()
