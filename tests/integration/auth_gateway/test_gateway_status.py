@@ -40,7 +40,8 @@ def test_status_page_shows_state_scopes_expiry_refreshes_and_actions(gateway: Ga
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'class="state state-active">active<' in html
-    assert "activity:read, read" in html
+    assert "activity:read_all, read" in html
+    assert "an activity made private leaves the widget at once (privacy event)" in html
     assert "in 5h 59m" in html  # expiry of a fresh 6-hour token
     assert "in 4h 49m" in html  # next refresh: expiry minus Strava's 70-minute lead
     assert "refreshed 3" in html and "skipped 9" in html  # the refresher's last run

@@ -42,10 +42,27 @@ def test_stravas_invalid_access_token_answer_confirms_a_dead_grant() -> None:
                 ],
             },
         ),
+        (
+            401,
+            {
+                "message": "Unauthorized",
+                "errors": [{"resource": "Sandbox", "field": "fault", "code": "injected"}],
+            },
+        ),
         (429, REVOKED_TOKEN),
         (503, REVOKED_TOKEN),
     ],
-    ids=["ok", "no-body", "html", "no-errors", "application", "missing-scope", "429", "503"],
+    ids=[
+        "ok",
+        "no-body",
+        "html",
+        "no-errors",
+        "application",
+        "missing-scope",
+        "other-401",
+        "429",
+        "503",
+    ],
 )
 def test_anything_else_is_not_proof_of_revocation(status: int, body: object) -> None:
     assert refused_for_good(status, body) is False

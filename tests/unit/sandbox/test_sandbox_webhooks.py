@@ -247,3 +247,36 @@ def test_a_revocation_whose_event_is_lost_still_kills_the_tokens(
     assert client.get("/api/v3/athlete", headers=bearer(issued["access_token"])).status_code == 401
     deliveries = client.get("/_sandbox/webhooks/deliveries").json
     assert deliveries["deliveries"] == []
+
+
+def test_privacy_changes_reach_only_apps_granted_activity_read_all(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    client.post("/_sandbox/tokens", json={"athlete_id": 1001, "scope": "read,activity:read"})
+    activity = client.post("/_sandbox/athletes/1001/activities", json={}).json["id"]
+
+    client.patch(f"/_sandbox/activities/{activity}", json={"private": True, "emit_webhook": True})
+    client.patch(
+        f"/_sandbox/activities/{activity}",
+        json={"private": False, "name": "Renamed", "emit_webhook": True},
+    )
+
+    # The privacy-only change is not sent at all; with a title change only the title is.
+    deliveries = client.get("/_sandbox/webhooks/deliveries", query_string={"wait": 5}).json
+    assert [d["event"]["updates"] for d in deliveries["deliveries"]] == [{"title": "Renamed"}]
+
+
+def test_privacy_changes_reach_apps_granted_activity_read_all(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    client.post("/_sandbox/tokens", json={"athlete_id": 1001, "scope": "read,activity:read_all"})
+    activity = client.post("/_sandbox/athletes/1001/activities", json={}).json["id"]
+
+    client.patch(f"/_sandbox/activities/{activity}", json={"private": True, "emit_webhook": True})
+
+    (event,) = webhook_receiver.wait_for(1)
+    assert event["updates"] == {"private": "true"}

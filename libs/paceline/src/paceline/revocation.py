@@ -31,19 +31,21 @@ EXPIRY_MARGIN_SECONDS = 120.0
 
 
 def refused_for_good(status: int, body: Any) -> bool:
-    """A 401 whose body is Strava's error shape about the token or athlete (not the
-    application, not a missing scope): the provider no longer knows this access token."""
+    """Strava's answer to an access token it no longer knows: 401 ``{"message": "Authorization
+    Error", "errors": [{"resource": "Athlete", "field": "access_token", "code": "invalid"}]}``.
+    Only that shape counts; a missing scope, an application error, a proxy's 401 page or any
+    other body is no proof of a revocation."""
     if status != 401 or not isinstance(body, Mapping):
         return False
     errors = body.get("errors")
     if not isinstance(errors, list) or not errors:
         return False
-    for error in errors:
-        if not isinstance(error, Mapping):
-            return False
-        if error.get("resource") == "Application" or error.get("code") == "missing":
-            return False
-    return True
+    return any(
+        isinstance(error, Mapping)
+        and error.get("field") == "access_token"
+        and error.get("code") == "invalid"
+        for error in errors
+    )
 
 
 def grant_is_dead(runtime: Runtime, credential: Credential) -> bool:

@@ -38,6 +38,7 @@ from paceline import keys, metrics
 from paceline.cache import CachedSummary, Lookup, SummaryCache
 from paceline.governor import Priority
 from paceline.lock import KeyLock, Lease
+from paceline.privacy import privacy_events
 from paceline.providers import UnknownProvider
 from paceline.runtime import Runtime
 from paceline.strava_api import (
@@ -148,10 +149,16 @@ class Summaries:
 
     def is_fresh(self, entry: CachedSummary, now: float) -> bool:
         """Fresh for ``summary_fresh_seconds``; with a webhook subscription (events report
-        every change) for ``summary_webhook_fresh_seconds``. Invalidated is never fresh."""
+        every change) for ``summary_webhook_fresh_seconds``, capped at
+        ``summary_privacy_fresh_seconds`` for an account whose privacy changes are not reported.
+        Invalidated is never fresh."""
         if entry.is_fresh(now, self.settings.summary_fresh_seconds):
             return True
         longer = self.settings.summary_webhook_fresh_seconds
+        if not entry.privacy_events:
+            # No privacy events for this account (activity:read_all not granted): an activity
+            # made private must still leave within the cap (paceline.privacy).
+            longer = min(longer, self.settings.summary_privacy_fresh_seconds)
         return entry.is_fresh(now, longer) and self.webhooks_active()
 
     def webhooks_active(self) -> bool:
@@ -387,7 +394,15 @@ class Summaries:
             raise SummaryUnavailable(
                 "upstream_unavailable", "the provider could not be reached", wait
             ) from None
-        self.cache.put(PROVIDER, account_id, body, fetched_at=started, generation=generation)
+        credential = self.runtime.store.get(PROVIDER, account_id)
+        self.cache.put(
+            PROVIDER,
+            account_id,
+            body,
+            fetched_at=started,
+            generation=generation,
+            privacy_events=credential is not None and privacy_events(PROVIDER, credential.scopes),
+        )
         entry = self.cache.get(PROVIDER, account_id)
         if entry is None:  # the account was disconnected while we built
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()

@@ -31,6 +31,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from paceline import keys
 from paceline.connect import store_tokens
 from paceline.oauth import TokenResponse, pkce_pair
+from paceline.privacy import PRIVACY_SCOPE, privacy_text
 from paceline.providers import Provider
 from paceline.runtime import Runtime
 from paceline.upstream import PermanentError, TransientError, UpstreamError
@@ -85,6 +86,8 @@ class Connected:
     next_refresh_at: float
     replaced: bool
     mirrored: bool
+    # How soon an activity made private leaves the widget (paceline.privacy).
+    privacy: str = "-"
 
 
 def state_key(provider: str, state: str) -> str:
@@ -153,6 +156,12 @@ def required_scopes(runtime: Runtime, provider: Provider) -> tuple[str, ...]:
     spec = settings.providers.get(provider.name)
     if spec is not None and spec.required_scopes is not None:
         return tuple(sorted(set(spec.required_scopes)))
+    if provider.name == "strava":
+        # activity:read_all is asked for its privacy events, not required: an athlete who
+        # unticks it connects with activity:read and gets the capped freshness instead.
+        return tuple(
+            sorted({"activity:read" if s == PRIVACY_SCOPE else s for s in provider.scopes})
+        )
     return tuple(sorted(set(provider.scopes)))
 
 
@@ -269,6 +278,11 @@ class AuthorizationFlow:
             next_refresh_at=credential.expires_at - provider.refresh_lead_seconds,
             replaced=stored.replaced,
             mirrored=stored.mirrored,
+            privacy=privacy_text(
+                provider.name,
+                credential.scopes,
+                self.runtime.settings.summary_privacy_fresh_seconds,
+            ),
         )
 
     def _consume_state(self, provider: Provider, state: str, binding: str | None) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 from paceline.credential import Credential
+from paceline.privacy import privacy_text
 from paceline.runstatus import read_run_status
 from paceline.runtime import Runtime
 from paceline.web.app import runtime_of
@@ -36,6 +37,11 @@ def account_view(runtime: Runtime, credential: Credential) -> dict[str, Any]:
         "display_name": credential.display_name,
         "state": credential.state.value,
         "scopes": list(credential.scopes),
+        "privacy": privacy_text(
+            credential.provider,
+            credential.scopes,
+            runtime.settings.summary_privacy_fresh_seconds,
+        ),
         "expires_at": credential.expires_at,
         "next_refresh_at": next_refresh_at(runtime, credential),
         "last_refresh_at": credential.last_refresh_at,
