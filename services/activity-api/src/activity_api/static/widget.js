@@ -92,8 +92,14 @@
 
   function localDate(activity) {
     var when = activity.start_time_local;
-    if (!when) return "";
     var options = { weekday: "short", day: "numeric", month: "short", year: "numeric" };
+    if (activity.start_time_hidden || !when) {
+      // Start time hidden by the athlete: the day as Strava gives it, never shifted by a zone.
+      var day = activity.start_date_local;
+      if (!day) return "";
+      options.timeZone = "UTC";
+      return new Date(day + "T12:00:00Z").toLocaleDateString(undefined, options);
+    }
     try {
       if (activity.timezone) options.timeZone = activity.timezone;
       return new Date(when).toLocaleDateString(undefined, options);
