@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from paceline.refresh import mark_scope_missing
 from paceline.runstatus import RunStatus, write_run_status
 
 from tests.integration.auth_gateway.gateway import PREFIX, Gateway
@@ -102,3 +103,16 @@ def test_status_page_says_which_setting_to_fix_when_strava_refuses_the_applicati
     assert "fix <code>PACELINE_STRAVA_CLIENT_SECRET</code>" in html
     assert 'class="state state-active">active<' in html  # the athlete is not blamed
     assert listed["refresher"]["application_errors"] == {"strava": "PACELINE_STRAVA_CLIENT_SECRET"}
+
+
+def test_a_missing_scope_tells_the_owner_what_to_grant_when_reconnecting(
+    gateway: Gateway,
+) -> None:
+    gateway.connect()
+    [credential] = gateway.stored()
+    assert mark_scope_missing(gateway.runtime, credential, "activity:read")
+
+    html = gateway.get(f"{PREFIX}/").get_data(as_text=True)
+
+    assert 'class="state state-needs_reauth">needs_reauth<' in html
+    assert "Reconnect and grant: View data about your activities (activity:read)" in html

@@ -545,6 +545,41 @@ def _back_off(
     return attempts, next_at
 
 
+SCOPE_MISSING = "scope_missing"
+
+
+def mark_scope_missing(runtime: Runtime, credential: Credential, scope: str) -> bool:
+    """The provider refused a call because the grant lacks ``scope``: no refresh can add it, so
+    mark the credential ``needs_reauth`` (reason ``scope_missing``, naming the scope to grant)
+    and let nothing retry. False when the lock is busy or the credential changed meanwhile (the
+    next refused call marks it)."""
+    lease = runtime.locks.try_acquire(keys.lock_key(credential.provider, credential.account_id))
+    if lease is None:
+        return False
+    try:
+        current = runtime.store.get(credential.provider, credential.account_id)
+        if current is None or current.state is not CredentialState.ACTIVE:
+            return False
+        reason = f"{SCOPE_MISSING}: reconnect and grant {scope}"
+        marked = current.replace(state=CredentialState.NEEDS_REAUTH, last_error=reason)
+        try:
+            runtime.store.save(marked, expected_version=current.version, fence=lease.fence)
+        except VersionConflict:
+            return False
+    finally:
+        runtime.locks.release(lease)
+    log.warning(
+        "credential needs re-authorization",
+        extra={
+            "provider": credential.provider,
+            "account": credential.account_id,
+            "reason": SCOPE_MISSING,
+            "scope": scope,
+        },
+    )
+    return True
+
+
 def _mark_needs_reauth(
     runtime: Runtime, credential: Credential, reason: str, lease: Lease, result: RefreshResult
 ) -> tuple[Credential | None, bool]:

@@ -4,7 +4,9 @@ Every call goes through the rate governor first (an immediate allow or deny, nev
 through the shared :class:`~paceline.upstream.UpstreamClient`, whose listener feeds the
 provider's usage headers back to the governor. A 401 means the access token is no longer
 good: the credential is refreshed through the same locked path as the token-refresher
-(:func:`paceline.refresh.refresh_credential`) and the call is retried once.
+(:func:`paceline.refresh.refresh_credential`) and the call is retried once; a 401 that names a
+missing scope is not cured by a refresh, so the credential is marked ``needs_reauth``
+(``scope_missing``) instead and nothing is retried.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from paceline.credential import Credential, CredentialState
 from paceline.governor import Priority
 from paceline.log import register_secret
 from paceline.oauth import oauth_error_reason
-from paceline.refresh import RefreshResult, refresh_credential
+from paceline.refresh import RefreshResult, mark_scope_missing, refresh_credential
 from paceline.runtime import Runtime
 from paceline.upstream import (
     PermanentError,
     RateLimitReport,
+    ScopeMissing,
     TransientError,
     Unauthorized,
     decode_api_response,
@@ -190,6 +193,11 @@ class StravaAPI:
                 bearer=credential.access_token,
                 params=params,
             )
+        except ScopeMissing as error:
+            mark_scope_missing(self.runtime, credential, error.scope)
+            raise AccountUnavailable(
+                f"account lacks the {error.scope} scope", reason="scope_missing"
+            ) from None
         except Unauthorized:
             log.info(
                 "access token refused; refreshing and retrying once",

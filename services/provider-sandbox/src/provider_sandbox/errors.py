@@ -42,6 +42,10 @@ def invalid_access_token() -> StravaError:
 
 
 def missing_permission(permission: str) -> StravaError:
+    """A valid token whose grant lacks the endpoint's scope (e.g. listing activities without
+    activity:read): 401 with resource AccessToken, field ``<scope>_permission``, code missing.
+    Source: github.com/node-strava/node-strava-v3/issues/97 and
+    github.com/iamstuartwilson/strava/issues/51 quote real Strava's body."""
     return StravaError(401, "Authorization Error", "AccessToken", permission, "missing")
 
 
