@@ -265,6 +265,31 @@ def test_required_scopes_follow_the_setting(gateway_factory: GatewayFactory) -> 
     assert_nothing_stored(gateway)
 
 
+def test_a_code_strava_is_not_ready_for_is_exchanged_again_after_two_seconds(
+    gateway: Gateway,
+) -> None:
+    gateway.sandbox.configure(code_ready_seconds=2)
+
+    page = gateway.connect()
+
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert gateway.slept == [2.0]  # one retry, about two seconds later
+    assert gateway.token_posts() == 2
+    assert len(gateway.stored()) == 1
+
+
+def test_a_code_still_refused_after_the_retry_fails_cleanly(gateway: Gateway) -> None:
+    gateway.sandbox.configure(code_ready_seconds=30)
+
+    page = gateway.connect()
+
+    assert page.status_code == 400
+    assert "refused the authorization code" in page.get_data(as_text=True)
+    assert gateway.slept == [2.0]  # one retry only
+    assert gateway.token_posts() == 2
+    assert_nothing_stored(gateway)
+
+
 def test_reused_code_is_refused_by_the_provider_and_changes_nothing(gateway: Gateway) -> None:
     first = gateway.approve(gateway.start())
     assert gateway.callback(first).status_code == 200

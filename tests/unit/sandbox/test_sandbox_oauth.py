@@ -300,3 +300,17 @@ def test_deauthorize_needs_a_valid_token(sandbox_app: Flask) -> None:
 
     assert response.status_code == 401
     assert response.json["message"] == "Authorization Error"
+
+
+def test_a_code_not_ready_yet_is_refused_without_being_burnt(
+    sandbox_app_factory: Callable[..., Flask],
+) -> None:
+    client = sandbox_app_factory(auto_approve=True, code_ready_seconds=2).test_client()
+    code = get_code(client)
+
+    early = exchange(client, code)
+    client.post("/_sandbox/clock", json={"advance_seconds": 2})
+    later = exchange(client, code)
+
+    assert early.status_code == 400 and early.json == INVALID_CODE
+    assert later.status_code == 200

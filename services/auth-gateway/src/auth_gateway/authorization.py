@@ -24,9 +24,11 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import tenacity
 from itsdangerous import BadSignature, SignatureExpired
 from paceline import keys
 from paceline.connect import store_tokens
@@ -187,9 +189,23 @@ def allowed_accounts(runtime: Runtime, provider: str) -> set[str]:
     return allowed
 
 
+# Strava now and then refuses a fresh code ("AuthorizationCode invalid") that works a couple of
+# seconds later (github.com/basvandorst/StravaPHP/pull/101): one retry after this long.
+CODE_RETRY_SECONDS = 2.0
+
+
+def code_not_ready(error: BaseException) -> bool:
+    """Strava's "AuthorizationCode invalid" answer to a code exchange (worth one retry)."""
+    if not isinstance(error, PermanentError):
+        return False
+    resource, _, rest = error.reason.partition(":")
+    return resource == "AuthorizationCode" and rest.endswith(":invalid")
+
+
 class AuthorizationFlow:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.runtime = runtime
+        self.sleep = sleep  # injected: tests do not wait the retry's two seconds
 
     # --- the way out -------------------------------------------------------------------------
     def begin(self, provider_name: str, *, redirect_uri: str, binding: str) -> AuthorizationStart:
@@ -335,9 +351,19 @@ class AuthorizationFlow:
     ) -> TokenResponse:
         sealed = record.get("code_verifier")
         verifier = self.runtime.store.codec.open(sealed) if sealed else None
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(code_not_ready),
+            stop=tenacity.stop_after_attempt(2),
+            wait=tenacity.wait_fixed(CODE_RETRY_SECONDS),
+            sleep=self.sleep,
+            reraise=True,
+        )
         try:
-            return self.runtime.oauth(provider.name).exchange_code(
-                code, redirect_uri=str(record["redirect_uri"]), code_verifier=verifier
+            return retrying(
+                self.runtime.oauth(provider.name).exchange_code,
+                code,
+                redirect_uri=str(record["redirect_uri"]),
+                code_verifier=verifier,
             )
         except PermanentError:
             raise AuthorizationRejected(

@@ -44,6 +44,10 @@ class SandboxConfig:
     token_lifetime_seconds: int = 21600
     refresh_same_token_threshold_seconds: int = 3600
     code_lifetime_seconds: int = 600
+    # A fresh code is refused as "AuthorizationCode invalid" (and kept) for this long: real
+    # Strava does so now and then for a code that works seconds later
+    # (github.com/basvandorst/StravaPHP/pull/101: "invalid token once a 6-10 tries").
+    code_ready_seconds: int = 0
     grant_scope: str | None = None
     rate_limit_overall: tuple[int, int] = (200, 2000)
     rate_limit_read: tuple[int, int] = (100, 1000)
@@ -183,6 +187,7 @@ _KINDS: dict[str, _Kind] = {
     "token_lifetime_seconds": _Int(minimum=1),
     "refresh_same_token_threshold_seconds": _Int(),
     "code_lifetime_seconds": _Int(minimum=1),
+    "code_ready_seconds": _Int(),
     "grant_scope": _Optional(_Str()),
     "rate_limit_overall": _Pair(),
     "rate_limit_read": _Pair(),
