@@ -198,7 +198,7 @@ def test_deauthorize_sends_the_athlete_event(
 def test_failed_automatic_deliveries_are_retried(
     sandbox_app_factory: Callable[..., Flask], webhook_receiver: WebhookReceiver
 ) -> None:
-    client = sandbox_app_factory(webhook_retries=3).test_client()
+    client = sandbox_app_factory(webhook_retries=2).test_client()
     subscribe(client, webhook_receiver)
     webhook_receiver.statuses = [500, 503]
 
@@ -280,3 +280,20 @@ def test_privacy_changes_reach_apps_granted_activity_read_all(
 
     (event,) = webhook_receiver.wait_for(1)
     assert event["updates"] == {"private": "true"}
+
+
+def test_an_event_is_attempted_at_most_three_times(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    webhook_receiver.statuses = [500, 500, 500, 200]
+
+    client.post("/_sandbox/athletes/1001/activities", json={"emit_webhook": True})
+
+    deliveries = client.get("/_sandbox/webhooks/deliveries", query_string={"wait": 5}).json
+    (delivery,) = deliveries["deliveries"]
+    assert [a["status"] for a in delivery["attempts"]] == [500, 500, 500]
+    assert delivery["delivered"] is False
+    too_many = client.post("/_sandbox/config", json={"webhook_retries": 3})
+    assert too_many.status_code == 400

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from paceline.credential import Credential, CredentialState
-from paceline.governor import Priority
+from paceline.governor import Priority, counts_as_read
 from paceline.log import register_secret
 from paceline.oauth import oauth_error_reason
 from paceline.refresh import RefreshResult, mark_scope_missing, refresh_credential
@@ -242,7 +242,7 @@ class StravaAPI:
         **kwargs: Any,
     ) -> requests.Response:
         """Ask the governor, then send; the response's headers feed the governor back."""
-        decision = self.governor.acquire(priority, read=method == "GET")
+        decision = self.governor.acquire(priority, read=counts_as_read(method, path))
         if not decision.allowed:
             raise BudgetExhausted(
                 f"{endpoint}: rate budget spent ({decision.bucket} {decision.window})",

@@ -56,7 +56,9 @@ class SandboxConfig:
     seed: int = 42
     seed_athletes: int = 2
     webhook_timeout_seconds: float = 2.0
-    webhook_retries: int = 3
+    # Strava retries an event whose POST is not answered 200 within two seconds "up to a total
+    # of three attempts" (developers.strava.com/docs/webhooks): two retries at most.
+    webhook_retries: int = 2
     webhook_retry_delay_seconds: float = 1.0
 
 
@@ -103,8 +105,9 @@ class _Bool(_Kind):
 
 
 class _Int(_Kind):
-    def __init__(self, minimum: int = 0) -> None:
+    def __init__(self, minimum: int = 0, maximum: int | None = None) -> None:
         self.minimum = minimum
+        self.maximum = maximum
 
     def from_text(self, text: str) -> Any:
         try:
@@ -117,6 +120,8 @@ class _Int(_Kind):
             raise ValueError("must be an integer")
         if value < self.minimum:
             raise ValueError(f"must be >= {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be <= {self.maximum}")
         return value
 
 
@@ -196,7 +201,7 @@ _KINDS: dict[str, _Kind] = {
     "seed": _Int(),
     "seed_athletes": _Int(minimum=1),
     "webhook_timeout_seconds": _Float(),
-    "webhook_retries": _Int(),
+    "webhook_retries": _Int(maximum=2),
     "webhook_retry_delay_seconds": _Float(),
 }
 assert set(_KINDS) == {f.name for f in dataclasses.fields(SandboxConfig)}
