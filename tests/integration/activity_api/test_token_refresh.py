@@ -8,7 +8,7 @@ import time
 from paceline import keys
 from paceline.credential import Credential
 
-from tests.integration.activity_api.conftest import Harness, make_athlete
+from tests.integration.activity_api.conftest import Harness, HarnessFactory, make_athlete
 
 
 def spoil_access_token(h: Harness, account: str) -> Credential:
@@ -109,3 +109,18 @@ def test_a_missing_scope_marks_needs_reauth_without_any_refresh(harness: Harness
     harness.advance(3600)
     assert harness.client.get(path).status_code == 503
     assert harness.total_api_calls() == calls  # needs_reauth: Strava is not asked again
+
+
+def test_a_wrong_client_secret_blames_no_account_when_activity_api_refreshes(
+    harness_factory: HarnessFactory,
+) -> None:
+    good = harness_factory()
+    account = good.connect(make_athlete(good.sandbox), expires_in=30)  # about to expire
+    wrong = harness_factory(good.sandbox, strava_client_secret="rotated-away")
+
+    answer = wrong.client.get(f"/v1/strava/athletes/{account}/summary")
+
+    assert answer.status_code == 503
+    assert good.sandbox.calls()["by_endpoint"].get("POST /oauth/token", 0) == 1  # no retry
+    credential = good.runtime.store.get("strava", account)
+    assert credential is not None and credential.state.value == "active"

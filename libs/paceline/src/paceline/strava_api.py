@@ -165,7 +165,9 @@ class StravaAPI:
             raise AccountUnavailable(
                 f"account is {current.state.value}", reason=current.state.value
             )
-        if outcome.result is RefreshResult.TRANSIENT_ERROR:
+        if outcome.result in (RefreshResult.TRANSIENT_ERROR, RefreshResult.APPLICATION_ERROR):
+            # An application error (wrong client secret) is the operator's to fix: serve what is
+            # cached meanwhile, and blame no account.
             raise TransientError(f"token refresh failed: {outcome.detail}")
         if outcome.result is RefreshResult.BUSY and current.access_token == credential.access_token:
             raise RefreshInProgress(
