@@ -336,7 +336,7 @@ def test_authorize_url_carries_state_scopes_and_pkce_only_where_supported(
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == fake_strava.url
     query = parse_qs(parts.query)
-    assert query["state"] == ["st4te"] and query["scope"] == ["read,activity:read"]
+    assert query["state"] == ["st4te"] and query["scope"] == ["read,activity:read_all"]
     assert query["approval_prompt"] == ["auto"] and query["response_type"] == ["code"]
     assert "code_challenge" not in query  # Strava does not do PKCE
     assert fake_strava.client_secret not in url
