@@ -37,6 +37,7 @@ EXPORTED_METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paceline_refresher_last_success_timestamp_seconds": ("gauge", frozenset()),
     "paceline_refresher_last_run_timestamp_seconds": ("gauge", frozenset()),
     "paceline_refresher_last_run_failures": ("gauge", frozenset()),
+    "paceline_refresher_application_error": ("gauge", frozenset({"provider", "setting"})),
     "paceline_webhook_events_total": ("counter", frozenset({"type", "result"})),
     "paceline_webhook_outcomes_total": ("counter", frozenset({"type", "result"})),
     "paceline_webhook_accounts_due": ("gauge", frozenset()),

@@ -88,7 +88,7 @@ def test_config_map_carries_the_shared_settings(render) -> None:
     assert config.keys() >= CONFIG_KEYS
     assert config["PACELINE_REDIS_URL"] == "redis://paceline-redis:6379/0"
     assert config["PACELINE_STRAVA_BASE_URL"] == "https://www.strava.com"
-    assert config["PACELINE_STRAVA_SCOPES"] == "read,activity:read"
+    assert config["PACELINE_STRAVA_SCOPES"] == "read,activity:read_all"
     assert "PACELINE_PRIMARY_ACCOUNT" not in config
     assert _config(render("everything"))["PACELINE_PRIMARY_ACCOUNT"] == "1234567"
 

@@ -136,7 +136,7 @@ def test_defaults_need_no_environment() -> None:
     assert settings.secret_name == "paceline-tokens"
     assert settings.secret_dir == Path(".paceline/secrets")
     assert settings.strava_refresh_lead_seconds == 70 * 60
-    assert settings.strava_scopes == "read,activity:read"
+    assert settings.strava_scopes == "read,activity:read_all"
     assert settings.encryption_key is None
     assert settings.providers == {}
     assert settings.log_level == "INFO" and settings.log_format == "json"
@@ -198,3 +198,7 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError):
         settings.redis_url = "redis://other:6379/0"  # type: ignore[misc]
+
+
+def test_summaries_are_kept_seven_days_by_default() -> None:
+    assert load_settings().summary_keep_seconds == 7 * 86400

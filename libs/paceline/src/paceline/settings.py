@@ -102,7 +102,9 @@ class Settings(BaseSettings):
     strava_client_id: str | None = None
     strava_client_secret: SecretStr | None = None
     strava_base_url: AnyHttpUrl = AnyHttpUrl("https://www.strava.com")
-    strava_scopes: str = "read,activity:read"
+    # activity:read_all is the only way to be told about privacy changes (Strava sends them only
+    # to apps granted it); private and followers-only activities are never shown either way.
+    strava_scopes: str = "read,activity:read_all"
     strava_approval_prompt: Literal["auto", "force"] = "auto"
     strava_refresh_lead_seconds: int = Field(default=70 * 60, ge=0)
 
@@ -144,7 +146,8 @@ class Settings(BaseSettings):
     # each provider (and reconnections of it). open_signup lets anyone connect (clubs).
     allowed_accounts: str = ""
     open_signup: bool = False
-    # Strava scopes a connection must be granted; empty = every scope in strava_scopes.
+    # Strava scopes a connection must be granted; empty = every scope in strava_scopes, with
+    # activity:read enough for activity:read_all (asked for privacy events, not required).
     strava_required_scopes: str = ""
 
     # --- activity-api --------------------------------------------------------------------------
@@ -163,12 +166,19 @@ class Settings(BaseSettings):
     # summary is then refreshed on a read only once this old (never sooner than the above), a
     # safety net for what events do not report (a new profile picture, a missed event).
     summary_webhook_fresh_seconds: int = Field(default=86400, ge=1)
+    # An account that did not grant activity:read_all gets no privacy events: its summary counts
+    # as fresh no longer than this even with a subscription (an activity made private leaves
+    # the widget within this bound).
+    summary_privacy_fresh_seconds: int = Field(default=3600, ge=1)
     # Each worker answers a summary read from memory for this long after reading it from Redis
     # (0 = always ask Redis): the hot path without a round trip. What other workers or
     # replicas change shows up this much later (answers carry Cache-Control: max-age anyway).
     summary_memo_seconds: float = Field(default=1.0, ge=0, le=60)
-    # How long a summary is kept at all (what can be served when the provider is down).
-    summary_keep_seconds: int = Field(default=30 * 86400, ge=60)
+    # How long a summary is kept and served at all after it was fetched (what can be served when
+    # the provider is down or the account needs re-authorization). Seven days: Strava's API
+    # agreement wants data kept no longer than needed and deleted when access ends; a week rides
+    # out outages and spent budgets (README, "Retention").
+    summary_keep_seconds: int = Field(default=7 * 86400, ge=60)
     summary_recent_count: int = Field(default=5, ge=1, le=50)
     # Activities fetched per build (one page); also the largest ?limit of the activities route.
     summary_activities_max: int = Field(default=30, ge=1, le=200)

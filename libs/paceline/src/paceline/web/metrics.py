@@ -87,6 +87,16 @@ class StoreCollector(Collector):
                 "Credentials the last refresher run failed to refresh.",
                 value=status.failures,
             )
+            refused = GaugeMetricFamily(
+                "paceline_refresher_application_error",
+                "1 when the last refresher run found the provider refusing the application's "
+                "client id or secret (the label names the setting to fix), else 0.",
+                labels=["provider", "setting"],
+            )
+            errors = status.application_errors
+            for provider in sorted(set(self.providers) | set(errors)):
+                refused.add_metric([provider, errors.get(provider, "")], int(provider in errors))
+            yield refused
             if status.last_success_at is not None:
                 yield GaugeMetricFamily(
                     "paceline_refresher_last_success_timestamp_seconds",
