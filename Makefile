@@ -46,10 +46,10 @@ test: venv system-deps tools ## install what tests need and run them all
 test-unit: venv ## fast unit tests only
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: venv ## ruff (lint + format check) and mypy on the core library
+lint: venv ## ruff (lint + format check) and mypy on the core library and every service
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/paceline/src
+	$(BIN)/mypy libs/paceline/src services/*/src
 
 format: venv ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .

@@ -238,7 +238,7 @@ class AuthorizationFlow:
             "created_at": self.runtime.clock.now(),
         }
         key = state_key(provider.name, state)
-        stored = self.runtime.redis.eval(  # type: ignore[no-untyped-call]
+        stored = self.runtime.redis.eval(
             _BEGIN,
             2,
             key,
