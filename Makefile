@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 
 export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv system-deps demo-monitoring bench-deps test test-unit lint format demo bench test-faults lock clean
+.PHONY: help venv system-deps demo-monitoring bench-deps test test-unit lint format demo bench test-faults images test-images lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,15 +41,15 @@ system-deps: ## install redis-server and chromium (widget tests) with apt-get wh
 	@redis-server --version | head -1
 
 test: venv system-deps tools ## install what tests need and run them all
-	$(BIN)/python -m pytest tests -m "not faults" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not faults and not images" $(PYTEST_ARGS)
 
 test-unit: venv ## fast unit tests only
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: venv ## ruff (lint + format check) and mypy on the core library
+lint: venv ## ruff (lint + format check) and mypy on the core library and every service
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/paceline/src
+	$(BIN)/mypy libs/paceline/src services/*/src
 
 format: venv ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
@@ -71,6 +71,14 @@ bench: venv system-deps bench-deps ## benchmarks; each prints ratios against a b
 
 test-faults: venv system-deps ## the fault suite (bounded in time, loopback only)
 	$(BIN)/python -m pytest tests -m faults $(PYTEST_ARGS)
+
+images: ## build the four service images (docker, else podman; see tools/images.sh)
+	tools/images.sh build
+
+# podman on purpose: the test runs the containers with podman (rootful), whatever built them.
+test-images: venv ## build the images with podman and run the stack as containers (tests/images)
+	PACELINE_CONTAINER_ENGINE=podman tools/images.sh build
+	$(BIN)/python -m pytest tests/images -m images -s $(PYTEST_ARGS)
 
 lock: ## re-pin constraints.txt from a fresh resolution of the top-level requirements
 	rm -rf /tmp/paceline-lock && $(PYTHON) -m venv /tmp/paceline-lock

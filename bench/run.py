@@ -22,6 +22,7 @@ RESULTS = HERE / "results"
 BENCHES = [
     "cached_read",
     "upstream_efficiency",
+    "forged_events",
     "ratelimit_precision",
     "refresh_scale",
     "widget_weight",

@@ -216,16 +216,11 @@ def run_refresher(env: dict[str, str]) -> None:
 
 
 def subscribe_webhooks(env: dict[str, str], api_url: str) -> None:
-    """Ask the sandbox to push activity events to activity-api, as Strava would."""
+    """Ask the sandbox to push activity events to activity-api, as Strava would; the command
+    builds the callback URL with its secret path segment (PACELINE_WEBHOOK_PATH_SECRET)."""
     result = subprocess.run(
-        [
-            str(BIN / "paceline"),
-            "webhook",
-            "subscribe",
-            "--callback-url",
-            f"{api_url}/webhooks/strava",
-        ],
-        env=env,
+        [str(BIN / "paceline"), "webhook", "subscribe"],
+        env={**env, "PACELINE_PUBLIC_URL": api_url},
         capture_output=True,
         text=True,
         timeout=60,
@@ -259,6 +254,9 @@ def render_alert_rules(password_hash: str) -> Path:
             f"gateway.admin.passwordHash={password_hash}",
             "--set",
             "monitoring.prometheusRule.enabled=true",
+            # rendered only where the prometheus-operator API is served
+            "--api-versions",
+            "monitoring.coreos.com/v1",
             "--show-only",
             "templates/prometheusrule.yaml",
         ],
@@ -365,6 +363,7 @@ def main() -> int:
             "PACELINE_ENCRYPTION_KEY": os.environ.get("PACELINE_ENCRYPTION_KEY")
             or encryption_key(),
             "PACELINE_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
+            "PACELINE_WEBHOOK_PATH_SECRET": secrets.token_urlsafe(32),
             # a yearly goal, so the widget shows its progress bar
             "PACELINE_SUMMARY_GOALS": os.environ.get(
                 "PACELINE_SUMMARY_GOALS", '{"run": {"distance_m": 2000000}}'
@@ -404,11 +403,20 @@ def main() -> int:
         api_metrics_port = pick_port(args.api_metrics_port)
         gateway_metrics_port = pick_port(args.gateway_metrics_port)
         # Each service's own external URL (on one host behind an ingress they share one).
+        # Webhook events are processed by their own process, as the chart's Deployment does.
         api_env = dict(
-            env, PACELINE_METRICS_PORT=str(api_metrics_port), PACELINE_PUBLIC_URL=api_url
+            env,
+            PACELINE_METRICS_PORT=str(api_metrics_port),
+            PACELINE_PUBLIC_URL=api_url,
+            PACELINE_WEBHOOK_CONSUMER="false",
         )
         supervisor.start(
             "activity-api", gunicorn("activity-api", "activity_api", api_port, api_env), api_env
+        )
+        supervisor.start(
+            "webhook-consumer",
+            [str(BIN / "paceline"), "webhook", "consume"],
+            dict(env, PACELINE_PUBLIC_URL=api_url),
         )
         gateway_env = dict(
             env, PACELINE_METRICS_PORT=str(gateway_metrics_port), PACELINE_PUBLIC_URL=gateway_url

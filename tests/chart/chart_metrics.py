@@ -37,8 +37,13 @@ EXPORTED_METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paceline_refresher_last_success_timestamp_seconds": ("gauge", frozenset()),
     "paceline_refresher_last_run_timestamp_seconds": ("gauge", frozenset()),
     "paceline_refresher_last_run_failures": ("gauge", frozenset()),
+    "paceline_refresher_application_error": ("gauge", frozenset({"provider", "setting"})),
     "paceline_webhook_events_total": ("counter", frozenset({"type", "result"})),
     "paceline_gateway_login_failures_total": ("counter", frozenset({"reason"})),
+    "paceline_webhook_outcomes_total": ("counter", frozenset({"type", "result"})),
+    "paceline_webhook_accounts_due": ("gauge", frozenset()),
+    "paceline_redis_memory_used_bytes": ("gauge", frozenset()),
+    "paceline_redis_memory_max_bytes": ("gauge", frozenset()),
 }
 
 # Labels Prometheus adds to every scraped sample (ServiceMonitor target labels).

@@ -33,7 +33,12 @@ NAMESPACE = "paceline"
 FULLNAME = "paceline"
 
 # "default" is the chart's values plus the required ones; the others are files in values/.
-PROFILES = ("default", "external-redis", "sandbox", "everything")
+# STANDALONE_PROFILES (values/standalone/) are rendered alone: installs that need nothing else.
+STANDALONE_DIR = VALUES_DIR / "standalone"
+STANDALONE_PROFILES = ("zero-config-sandbox", "strava-two-values", "plain-cluster")
+PROFILES = ("default", "external-redis", "sandbox", "everything", *STANDALONE_PROFILES)
+# What a cluster with the prometheus-operator CRDs reports (`helm template` does not ask one).
+MONITORING_API = ("--api-versions", "monitoring.coreos.com/v1")
 
 # CRDs of the Prometheus Operator: kubernetes-validate has no schema for them.
 CRD_KINDS = frozenset({"ServiceMonitor", "PrometheusRule"})
@@ -111,18 +116,24 @@ class Helm:
 
     @staticmethod
     def profile_args(profile: str) -> list[str]:
+        if profile in STANDALONE_PROFILES:
+            return ["-f", str(STANDALONE_DIR / f"{profile}.yaml")]
         args = ["-f", str(REQUIRED_VALUES)]
         if profile != "default":
             args += ["-f", str(VALUES_DIR / f"{profile}.yaml")]
         return args
 
     def template_args(self, profile: str, *extra: str) -> list[str]:
+        """Renders as for a cluster with the prometheus-operator CRDs (MONITORING_API), so
+        that the ServiceMonitor and PrometheusRule are rendered; STANDALONE profiles are
+        rendered without the required values (they must install on their own)."""
         return [
             "template",
             RELEASE,
             str(CHART),
             "--namespace",
             NAMESPACE,
+            *MONITORING_API,
             *self.profile_args(profile),
             *extra,
         ]

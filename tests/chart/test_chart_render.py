@@ -56,7 +56,8 @@ def test_everything_profile_renders_every_optional_resource(render) -> None:
     assert counts["Ingress"] == 2  # the public API, and the gateway behind its own door
     assert counts["HorizontalPodAutoscaler"] == 1
     assert counts["PodDisruptionBudget"] == 2
-    assert counts["NetworkPolicy"] == 4  # activity-api, auth-gateway, token-refresher, redis
+    # activity-api, auth-gateway, token-refresher, redis, webhook-consumer
+    assert counts["NetworkPolicy"] == 5
     assert counts["ServiceMonitor"] == 1
     assert counts["PrometheusRule"] == 1
     dashboard = one(manifests, "ConfigMap", "paceline-dashboard")
@@ -83,12 +84,13 @@ def test_kubernetes_older_than_claimed_is_refused(helm: Helm) -> None:
     assert "kubeVersion" in result.stderr or ">=1.29.0-0" in result.stderr
 
 
-def test_missing_admin_password_hash_fails_with_a_clear_message(helm: Helm) -> None:
-    result = helm.template("default", "--set", "gateway.admin.passwordHash=", check=False)
-    assert result.returncode != 0
-    assert "gateway.admin.passwordHash or gateway.admin.existingSecret is required" in (
-        result.stderr
-    )
+def test_missing_admin_password_hash_means_a_generated_password(helm: Helm) -> None:
+    # issue 15: no longer a failure; the password is generated into a kept Secret
+    manifests = helm.render("default", "--set", "gateway.admin.passwordHash=")
+    assert one(manifests, "Secret", "paceline-admin")
+    gateway = one(manifests, "Deployment", "paceline-auth-gateway")
+    env = gateway.obj["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "PACELINE_ADMIN_PASSWORD" in {e["name"] for e in env}
 
 
 def test_a_plain_password_is_refused_where_a_hash_belongs(helm: Helm) -> None:
@@ -112,7 +114,8 @@ PROXIED = [
 
 def test_a_trusted_proxy_header_replaces_the_admin_password(helm: Helm) -> None:
     result = helm.template("default", "--set", "gateway.admin.passwordHash=", *PROXIED)
-    assert "PACELINE_ADMIN_PASSWORD_HASH" not in result.stdout
+    assert "PACELINE_ADMIN_PASSWORD" not in result.stdout  # neither a hash nor a generated one
+    assert "name: paceline-admin" not in result.stdout
     assert "X-Auth-Request-Email" in result.stdout
 
 

@@ -109,7 +109,9 @@ def test_service_account_token_is_mounted_only_where_the_api_is_used(render, pro
     for workload in _workloads(manifests):
         component = _component(workload)
         mounted = pod_spec(workload).get("automountServiceAccountToken")
-        assert mounted is (component in API_USERS), f"{workload.name}: automount={mounted}"
+        # The webhook consumer runs under activity-api's ServiceAccount (it erases accounts).
+        uses_api = component in API_USERS or component == "webhook-consumer"
+        assert mounted is uses_api, f"{workload.name}: automount={mounted}"
     for account in find(manifests, "ServiceAccount"):
         component = account.obj["metadata"]["labels"]["app.kubernetes.io/component"]
         assert account.obj["automountServiceAccountToken"] is (component in API_USERS)
@@ -232,6 +234,14 @@ def test_existing_secrets_are_referenced_not_created(render) -> None:
         "name": "paceline-encryption",
         "key": "encryption-key",
     }
+    for name in ("paceline-activity-api", "paceline-webhook-consumer"):
+        (container,) = containers(one(manifests, "Deployment", name))
+        refs = {
+            item["name"]: item["valueFrom"]["secretKeyRef"]
+            for item in container["env"]
+            if "secretKeyRef" in item.get("valueFrom", {})
+        }
+        assert refs["PACELINE_WEBHOOK_PATH_SECRET"] == {"name": "paceline-webhook-path", "key": "p"}
 
 
 def test_no_secret_value_is_placed_in_plain_environment_or_config(render) -> None:

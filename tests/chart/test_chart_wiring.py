@@ -93,7 +93,7 @@ def test_config_map_carries_the_shared_settings(render) -> None:
     assert config.keys() >= CONFIG_KEYS
     assert config["PACELINE_REDIS_URL"] == "redis://paceline-redis:6379/0"
     assert config["PACELINE_STRAVA_BASE_URL"] == "https://www.strava.com"
-    assert config["PACELINE_STRAVA_SCOPES"] == "read,activity:read"
+    assert config["PACELINE_STRAVA_SCOPES"] == "read,activity:read_all"
     assert "PACELINE_PRIMARY_ACCOUNT" not in config
     assert _config(render("everything"))["PACELINE_PRIMARY_ACCOUNT"] == "1234567"
 
@@ -241,7 +241,8 @@ def test_bundled_redis_is_persistent_authenticated_and_probed(render) -> None:
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     args = container["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
-    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    # authenticated, with the password fed as configuration on stdin (see test_chart_redis)
+    assert 'requirepass "${REDIS_PASSWORD}"' in container["command"][2]
     env = env_of(container)
     assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": "paceline-redis",

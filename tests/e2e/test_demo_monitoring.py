@@ -67,7 +67,9 @@ def test_rate_limit_budget_is_visible_after_a_summary_build(stack: DemoStack) ->
 
 def test_ctrl_c_stops_prometheus_too(stack: DemoStack) -> None:
     pids = stack.child_pids()
-    assert len(pids) == 5
+    assert (
+        len(pids) == 6
+    )  # redis, sandbox, activity-api, webhook-consumer, auth-gateway, prometheus
     stack.interrupt()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and any(alive(pid) for pid in pids):

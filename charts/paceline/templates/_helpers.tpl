@@ -1,6 +1,6 @@
 {{/*
 Names, labels and the small pieces every template shares.
-Components: activity-api, auth-gateway, token-refresher, sandbox, redis, test.
+Components: activity-api, auth-gateway, token-refresher, webhook-consumer, sandbox, redis, test.
 */}}
 
 {{/* Chart name, overridable. */}}
@@ -9,18 +9,18 @@ Components: activity-api, auth-gateway, token-refresher, sandbox, redis, test.
 {{- end -}}
 
 {{/*
-Fully qualified app name, at most 63 - len("-token-refresher") characters so
+Fully qualified app name, at most 63 - len("-webhook-consumer") characters so
 every `<fullname>-<component>` name fits in 63.
 */}}
 {{- define "paceline.fullname" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 47 | trimSuffix "-" -}}
+{{- .Values.fullnameOverride | trunc 46 | trimSuffix "-" -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 47 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 46 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 47 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 46 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -122,6 +122,12 @@ Returns it base64-encoded, for a Secret's `data`.
 Usage: include "paceline.secretValue" (dict "ctx" $ "name" $name "key" "session-secret" "length" 48)
 */}}
 {{- define "paceline.secretValue" -}}
+{{- if hasKey .ctx "pacelineChecksum" -}}
+{{- /* Rendering for paceline.checksum: a generated value is made once and never changes
+(lookup keeps it), so it stays out of the checksum; otherwise each render would make a new
+random value and the first upgrade would roll every pod (issue 15). */ -}}
+{{- printf "generated:%s" .key | b64enc -}}
+{{- else -}}
 {{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .name -}}
 {{- $value := "" -}}
 {{- if $existing -}}
@@ -131,6 +137,7 @@ Usage: include "paceline.secretValue" (dict "ctx" $ "name" $name "key" "session-
 {{- $value -}}
 {{- else -}}
 {{- randAlphaNum (int (.length | default 48)) | b64enc -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -233,16 +240,16 @@ http://localhost:8080
 {{- end -}}
 
 {{/*
-Secret of the admin password hash; empty when only an authenticating proxy is
-trusted (gateway.trustedAuthHeader); fails when admin access is not configured.
+Secret of the admin password hash (or of the generated password); empty when only an
+authenticating proxy is trusted (gateway.trustedAuthHeader).
 */}}
 {{- define "paceline.adminSecretName" -}}
 {{- if .Values.gateway.admin.existingSecret -}}
 {{- .Values.gateway.admin.existingSecret -}}
 {{- else if .Values.gateway.admin.passwordHash -}}
 {{- include "paceline.componentName" (dict "ctx" . "component" "auth-gateway") -}}
-{{- else if not .Values.gateway.trustedAuthHeader -}}
-{{- fail "gateway.admin.passwordHash or gateway.admin.existingSecret is required: the auth-gateway has no default admin password. Make a hash of your password with `paceline hash-password` (e.g. docker run --rm -i paceline/auth-gateway paceline hash-password) and pass it with --set-string gateway.admin.passwordHash='<hash>'; or set gateway.trustedAuthHeader behind an authenticating proxy" -}}
+{{- else if include "paceline.adminPasswordGenerated" . -}}
+{{- include "paceline.componentName" (dict "ctx" . "component" "admin") -}}
 {{- end -}}
 {{- end -}}
 
@@ -266,8 +273,32 @@ secret the proxy adds) and the admins' identities; renders nothing, fails clearl
 {{- end -}}
 
 {{- define "paceline.adminSecretKey" -}}
-{{- if .Values.gateway.admin.existingSecret -}}{{ .Values.gateway.admin.existingSecretKey }}{{- else -}}admin-password-hash{{- end -}}
+{{- if .Values.gateway.admin.existingSecret -}}{{ .Values.gateway.admin.existingSecretKey }}{{- else if .Values.gateway.admin.passwordHash -}}admin-password-hash{{- else -}}admin-password{{- end -}}
 {{- end -}}
+
+{{/* --- issue 15: zero-config first install --- */}}
+{{/*
+"true" when the chart generates the admin password: no gateway.admin.passwordHash, no
+gateway.admin.existingSecret and no trusted proxy header. The password is made once into the
+kept Secret <fullname>-admin (auth-gateway-admin-secret.yaml); NOTES tells how to read it.
+*/}}
+{{- define "paceline.adminPasswordGenerated" -}}
+{{- if not (or .Values.gateway.admin.passwordHash .Values.gateway.admin.existingSecret .Values.gateway.trustedAuthHeader) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The gateway's variable for the admin Secret: the plain generated password, else the hash. */}}
+{{- define "paceline.adminSecretEnv" -}}
+{{- if include "paceline.adminPasswordGenerated" . -}}PACELINE_ADMIN_PASSWORD{{- else -}}PACELINE_ADMIN_PASSWORD_HASH{{- end -}}
+{{- end -}}
+{{/*
+"true" when the cluster serves the prometheus-operator API (monitoring.coreos.com/v1): the
+ServiceMonitor and PrometheusRule are rendered only then. `helm template` needs
+--api-versions monitoring.coreos.com/v1 to render them.
+*/}}
+{{- define "paceline.monitoringCRDs" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" -}}true{{- end -}}
+{{- end -}}
+{{/* --- end issue 15 --- */}}
 
 {{/*
 Environment shared by activity-api, auth-gateway and token-refresher: the
@@ -384,7 +415,8 @@ priorityClassName: {{ . }}
 
 {{/* Checksum of rendered templates, to roll pods when they change. Usage: include "paceline.checksum" (dict "ctx" $ "files" (list "config-configmap.yaml")) */}}
 {{- define "paceline.checksum" -}}
-{{- $ctx := .ctx -}}
+{{- /* pacelineChecksum: generated secret values render as placeholders (paceline.secretValue) */ -}}
+{{- $ctx := merge (dict "pacelineChecksum" true) .ctx -}}
 {{- $out := "" -}}
 {{- range .files -}}
 {{- $out = print $out (include (print $ctx.Template.BasePath "/" .) $ctx) -}}

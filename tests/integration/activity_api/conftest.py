@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from activity_api.app import create_app, stop_background
-from activity_api.events import WebhookConsumer
+from activity_api.consumer import WebhookConsumer
 from activity_api.summaries import Summaries
 from flask import Flask
 from flask.testing import FlaskClient

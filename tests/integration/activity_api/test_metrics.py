@@ -45,6 +45,10 @@ def test_metrics_cover_the_flow_without_account_ids(harness: Harness) -> None:
         "paceline_summary_builds_total",
         "paceline_webhook_queue_length",
         "paceline_webhook_queue_pending",
+        "paceline_webhook_outcomes_total",
+        "paceline_webhook_accounts_due",
+        "paceline_redis_memory_used_bytes",
+        "paceline_redis_memory_max_bytes",
         "paceline_tokens",
     ):
         assert expected in names, expected
@@ -59,7 +63,12 @@ def test_metrics_cover_the_flow_without_account_ids(harness: Harness) -> None:
     for result in ("hit", "stale", "miss"):
         assert value("paceline_cache_requests_total", result=result) >= 1
     assert value("paceline_ratelimit_limit", bucket="read", window="15min") == 100
-    assert value("paceline_webhook_events_total", type="activity.update", result="accepted") >= 1
+    assert value("paceline_webhook_events_total", type="activity.update", result="received") >= 1
+    # an update to an activity the summary does not show: settled without an upstream call
+    assert (
+        value("paceline_webhook_outcomes_total", type="activity.update", result="not_served") >= 1
+    )
+    assert value("paceline_redis_memory_used_bytes") > 0
     assert value("paceline_tokens", provider="strava", state="active") == 1
     routes = {s.labels.get("route") for s in samples if "route" in s.labels}
     assert "/v1/strava/athletes/<athlete_id>/summary" in routes

@@ -113,3 +113,39 @@ def test_redis_down_serves_what_this_worker_served_stale_and_503_for_the_rest(
     unknown = client.get(f"/v1/strava/athletes/{never}/summary")
     assert unknown.status_code == 503
     assert unknown.headers["Retry-After"]
+
+
+def test_an_account_erased_elsewhere_is_not_served_from_memory_when_redis_goes_down(
+    app_on_doomed_redis: tuple[Flask, Runtime], doomed_redis: RedisServer, sandbox: SandboxHandle
+) -> None:
+    """The webhook consumer (another process) erases an account after a confirmed revocation;
+    this worker served it moments before. Any later read here sees the erasure count move, so
+    the worker's copy is gone before Redis fails."""
+    from paceline.erasure import erase_account
+
+    app, runtime = app_on_doomed_redis
+    client = app.test_client()
+    accounts = []
+    for _ in range(2):
+        issued = sandbox.issue_tokens(make_athlete(sandbox, photos_on_latest=0))
+        account = str(issued["athlete_id"])
+        tokens = TokenResponse(
+            issued["access_token"],
+            issued["refresh_token"],
+            float(issued["expires_at"]),
+            tuple(issued["scope"].split(",")),
+            account,
+            None,
+            False,
+        )
+        store_tokens(runtime, "strava", account, tokens)
+        accounts.append(account)
+    erased, other = accounts
+    for account in accounts:
+        assert client.get(f"/v1/strava/athletes/{account}/summary").status_code == 200
+
+    erase_account(runtime.store, "strava", erased)  # as another process would
+    assert client.get(f"/v1/strava/athletes/{other}/summary").status_code == 200
+    doomed_redis.kill()
+
+    assert client.get(f"/v1/strava/athletes/{erased}/summary").status_code == 503

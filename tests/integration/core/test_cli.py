@@ -25,7 +25,16 @@ from tests.integration.core.fake_strava import FakeStrava
 TOKEN = "ref-f00dfeed0123456789abcdef01234567"
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
 Cli = Callable[..., tuple[int, str, str]]
-HEADERS = ["PROVIDER", "ACCOUNT", "NAME", "STATE", "EXPIRES", "SCOPES", "LAST REFRESH"]
+HEADERS = [
+    "PROVIDER",
+    "ACCOUNT",
+    "NAME",
+    "STATE",
+    "EXPIRES",
+    "SCOPES",
+    "LAST REFRESH",
+    "PRIVATE HIDDEN",
+]
 
 
 def paceline_command() -> list[str]:
@@ -144,6 +153,8 @@ def test_status_lists_accounts_as_a_table(cli: Cli, redis_client: redis.Redis) -
     assert ada.startswith("strava")
     for text in ("Ada Lovelace", "active", "in 3h 02m", "activity:read,read", "10m ago"):
         assert text in ada
+    # Connected without activity:read_all: no privacy events, so the freshness cap says when.
+    assert "within 1h 00m (activity:read_all not granted)" in ada
     lost = next(r for r in rows if " 7 " in r)
     for text in ("needs_reauth", "expired 2h 00m ago", "never"):
         assert text in lost
@@ -167,6 +178,7 @@ def test_status_json_is_machine_readable(cli: Cli, redis_client: redis.Redis) ->
         "expires",
         "scopes",
         "last_refresh",
+        "privacy",
     }
     assert json.loads(cli("status", "--json", "--provider", "fitbit")[1]) == []
 

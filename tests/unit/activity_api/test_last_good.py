@@ -45,3 +45,13 @@ def test_an_account_not_seen_connected_for_max_age_is_not_served() -> None:
     assert kept.recall("7") == entry(7)
     ticks.now += 1
     assert kept.recall("7") is None
+
+
+def test_an_erasure_anywhere_drops_every_copy() -> None:
+    kept = LastGood()
+    kept.keep_generation(4)
+    kept.remember("7", entry(7))
+    kept.keep_generation(4)  # nothing erased since
+    assert kept.recall("7") == entry(7)
+    kept.keep_generation(5)  # some account was erased: which one, this worker cannot know
+    assert kept.recall("7") is None

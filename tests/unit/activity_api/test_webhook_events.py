@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from activity_api.consumer import DirtyWork
 from activity_api.events import InvalidEvent, WebhookEvent, parse_event
 
 
@@ -24,10 +25,36 @@ def event(**fields: Any) -> dict[str, Any]:
 
 def test_a_strava_event_round_trips_through_stream_fields() -> None:
     parsed = parse_event(event(aspect_type="update", updates={"title": "Messy", "private": True}))
-    assert parsed.updates == {"title": "Messy", "private": "true"}
+    assert parsed.updates == {"private": "true"}  # only what the consumer uses is kept
     assert WebhookEvent.from_fields(parsed.to_fields()) == parsed
     assert parsed.kind == "activity.update"
     assert parsed.hides_activity
+
+
+def test_a_queued_entry_is_short_whatever_the_updates_carry() -> None:
+    big = {f"field{n}": "x" * 1000 for n in range(19)}
+    parsed = parse_event(event(aspect_type="update", updates={**big, "visibility": "only_me"}))
+    fields = parsed.to_fields()
+    assert set(fields) == {"type", "owner", "object", "sub", "vis"}
+    assert sum(len(k) + len(v) for k, v in fields.items()) < 80
+    assert parsed.hides_activity
+
+
+def test_a_change_to_public_may_bring_an_activity_back() -> None:
+    parsed = parse_event(event(aspect_type="update", updates={"private": "false"}))
+    assert parsed.shows_activity and not parsed.hides_activity
+    assert WebhookEvent.from_fields(parsed.to_fields()) == parsed
+
+
+def test_dirty_work_patches_one_activity_and_rebuilds_for_more() -> None:
+    one = DirtyWork.parse({b"activity.create": b"1", b"activity": b"42"})
+    assert one.patch_activity == 42
+    many = DirtyWork.parse({b"activity.create": b"200", b"activity": b"42"})
+    assert many.patch_activity is None and many.changes == 200
+    hidden = DirtyWork.parse({b"activity.delete": b"1", b"activity": b"42", b"recheck": b"1"})
+    assert hidden.patch_activity is None  # a hide is re-checked by a rebuild
+    deauth = DirtyWork.parse({b"athlete.deauthorize": b"3"})
+    assert deauth.deauthorizations == 3 and deauth.changes == 0
 
 
 def test_deauthorization_is_recognised() -> None:
@@ -56,6 +83,7 @@ def test_delete_hides_the_activity_and_a_title_change_does_not() -> None:
         event(subscription_id=True),
         event(updates=["a"]),
         event(updates={"x": {"nested": 1}}),
+        event(updates={"title": "x" * 5000}),
         event(event_time=-5),
         {k: v for k, v in event().items() if k != "owner_id"},
     ],

@@ -160,3 +160,14 @@ def test_comparisons_are_constant_time(app: Flask, monkeypatch: pytest.MonkeyPat
     assert len(compared) == 4  # and both password checks ended in a constant-time compare
     # both paid for a check with the same method and cost as the real hash
     assert hashed == ["pbkdf2:sha256:1000", "pbkdf2:sha256:1000"]
+
+
+def test_a_plain_admin_password_is_hashed_at_start_and_lets_the_admin_in(
+    make_app: AppFactory,
+) -> None:
+    # The chart's zero-config install gives the generated password as PACELINE_ADMIN_PASSWORD.
+    app = make_app(admin_password_hash=None, admin_password="generated-in-a-kept-secret")
+    client = app.test_client()
+    assert client.get(PAGE, headers=basic("admin", "generated-in-a-kept-secret")).status_code == 200
+    assert client.get(PAGE, headers=basic("admin", "generated-in-a-kept")).status_code == 401
+    assert client.get(PAGE, headers=ADMIN).status_code == 401  # the hash's password is not it

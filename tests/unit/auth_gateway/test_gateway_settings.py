@@ -66,3 +66,11 @@ def test_gateway_does_not_start_without_a_public_url() -> None:
     )
     with pytest.raises(ConfigError, match=r"^PACELINE_PUBLIC_URL: must be set"):
         create_app(runtime=runtime)
+
+
+def test_a_plain_admin_password_and_a_hash_together_are_refused() -> None:
+    hashed = generate_password_hash("a long enough password")
+    message = error_for(admin_password="plain-password", admin_password_hash=hashed)
+    assert message.startswith("PACELINE_ADMIN_PASSWORD:")
+    assert "plain-password" not in message
+    assert load_settings(admin_password="").admin_password is None

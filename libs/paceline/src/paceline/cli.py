@@ -22,6 +22,7 @@ from paceline.keys import InvalidIdentifier
 from paceline.lock import LockBusy
 from paceline.log import setup_logging
 from paceline.mirror import MirrorError
+from paceline.privacy import privacy_text
 from paceline.providers import UnknownProvider
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import ConfigError, load_settings
@@ -47,7 +48,9 @@ def expires_text(credential: Credential, now: float) -> str:
     return f"in {human_duration(left)}" if left >= 0 else f"expired {human_duration(left)} ago"
 
 
-def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str, str]]:
+def status_rows(
+    credentials: Sequence[Credential], now: float, privacy_cap_seconds: float = 3600
+) -> list[dict[str, str]]:
     return [
         {
             "provider": c.provider,
@@ -56,6 +59,7 @@ def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str,
             "state": c.state.value,
             "expires": expires_text(c, now),
             "scopes": ",".join(c.scopes) or "-",
+            "privacy": privacy_text(c.provider, c.scopes, privacy_cap_seconds),
             "last_refresh": (
                 f"{human_duration(now - c.last_refresh_at)} ago" if c.last_refresh_at else "never"
             ),
@@ -80,6 +84,7 @@ STATUS_HEADERS = {
     "expires": "EXPIRES",
     "scopes": "SCOPES",
     "last_refresh": "LAST REFRESH",
+    "privacy": "PRIVATE HIDDEN",
 }
 
 
@@ -103,7 +108,9 @@ def encryption_text(runtime: Runtime) -> str:
 def cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     runtime.store.ensure_restored()
     credentials = runtime.store.list(args.provider)
-    rows = status_rows(credentials, runtime.clock.now())
+    rows = status_rows(
+        credentials, runtime.clock.now(), runtime.settings.summary_privacy_fresh_seconds
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

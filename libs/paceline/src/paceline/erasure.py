@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from paceline.store import TokenStore
 
 KEPT_KINDS = frozenset({"lock", "fence", "ratelimit", "credential"})
+# Counts erasures: processes that keep copies in memory (activity-api's per-worker last-good
+# summaries and lookup memo) read it with their lookups and drop those copies when it moves.
+ERASURES_KEY = f"{keys.NAMESPACE}:erasures"
 
 
 def account_data_keys(client: redis.Redis, provider: str, account_id: str) -> list[bytes]:
@@ -60,4 +63,6 @@ def erase_account(store: TokenStore, provider: str, account_id: str) -> int:
     found by the refresher) calls this.
     """
     store.delete(provider, account_id)
-    return erase_account_data(store.redis, provider, account_id)
+    deleted = erase_account_data(store.redis, provider, account_id)
+    store.redis.incr(ERASURES_KEY)
+    return deleted

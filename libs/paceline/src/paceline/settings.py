@@ -75,6 +75,10 @@ class GoalSettings(BaseModel):
     count: int | None = Field(default=None, gt=0)
 
 
+_ONE_LIMIT = r"\d+\s*/\s*(second|minute|hour|day)"
+_RATE_LIMIT = re.compile(rf"{_ONE_LIMIT}(\s*;\s*{_ONE_LIMIT})*")
+
+
 class Settings(BaseSettings):
     """All of paceline's configuration. Field ``foo_bar`` is variable ``PACELINE_FOO_BAR``."""
 
@@ -98,7 +102,9 @@ class Settings(BaseSettings):
     strava_client_id: str | None = None
     strava_client_secret: SecretStr | None = None
     strava_base_url: AnyHttpUrl = AnyHttpUrl("https://www.strava.com")
-    strava_scopes: str = "read,activity:read"
+    # activity:read_all is the only way to be told about privacy changes (Strava sends them only
+    # to apps granted it); private and followers-only activities are never shown either way.
+    strava_scopes: str = "read,activity:read_all"
     strava_approval_prompt: Literal["auto", "force"] = "auto"
     strava_refresh_lead_seconds: int = Field(default=70 * 60, ge=0)
 
@@ -132,6 +138,9 @@ class Settings(BaseSettings):
     # (oauth2-proxy's X-Auth-Request-Email, say), honoured only when named here.
     admin_user: str = Field(default="admin", min_length=1)
     admin_password_hash: SecretStr | None = None
+    # Or the password itself (the chart's generated one, from a Secret): hashed in memory at
+    # start, never stored or logged. At most one of the two.
+    admin_password: SecretStr | None = None
     trusted_auth_header: str = ""
     # The proof that a request came through the auth proxy: the proxy adds this secret in
     # trusted_proxy_secret_header; without it (compared in constant time) the trusted header is
@@ -157,7 +166,8 @@ class Settings(BaseSettings):
     # each provider (and reconnections of it). open_signup lets anyone connect (clubs).
     allowed_accounts: str = ""
     open_signup: bool = False
-    # Strava scopes a connection must be granted; empty = every scope in strava_scopes.
+    # Strava scopes a connection must be granted; empty = every scope in strava_scopes, with
+    # activity:read enough for activity:read_all (asked for privacy events, not required).
     strava_required_scopes: str = ""
 
     # --- activity-api --------------------------------------------------------------------------
@@ -176,12 +186,19 @@ class Settings(BaseSettings):
     # summary is then refreshed on a read only once this old (never sooner than the above), a
     # safety net for what events do not report (a new profile picture, a missed event).
     summary_webhook_fresh_seconds: int = Field(default=86400, ge=1)
+    # An account that did not grant activity:read_all gets no privacy events: its summary counts
+    # as fresh no longer than this even with a subscription (an activity made private leaves
+    # the widget within this bound).
+    summary_privacy_fresh_seconds: int = Field(default=3600, ge=1)
     # Each worker answers a summary read from memory for this long after reading it from Redis
     # (0 = always ask Redis): the hot path without a round trip. What other workers or
     # replicas change shows up this much later (answers carry Cache-Control: max-age anyway).
     summary_memo_seconds: float = Field(default=1.0, ge=0, le=60)
-    # How long a summary is kept at all (what can be served when the provider is down).
-    summary_keep_seconds: int = Field(default=30 * 86400, ge=60)
+    # How long a summary is kept and served at all after it was fetched (what can be served when
+    # the provider is down or the account needs re-authorization). Seven days: Strava's API
+    # agreement wants data kept no longer than needed and deleted when access ends; a week rides
+    # out outages and spent budgets (README, "Retention").
+    summary_keep_seconds: int = Field(default=7 * 86400, ge=60)
     summary_recent_count: int = Field(default=5, ge=1, le=50)
     # Activities fetched per build (one page); also the largest ?limit of the activities route.
     summary_activities_max: int = Field(default=30, ge=1, le=200)
@@ -208,6 +225,17 @@ class Settings(BaseSettings):
     # An event not acknowledged this long (its consumer died or failed) is processed again.
     webhook_retry_idle_seconds: float = Field(default=60.0, gt=0)
     webhook_max_deliveries: int = Field(default=5, ge=1)
+    # Events only mark an account dirty; its work (one rebuild, one grant check) runs at most
+    # once per this many seconds, however many events arrive.
+    webhook_cooldown_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Deauthorization events: the grant is checked (a token post; an API call only when the
+    # refresh is refused) at most once per this many seconds per account.
+    webhook_grant_check_seconds: float = Field(default=10.0, ge=1, le=3600)
+    # Secret from which the callback's unguessable path segment is derived
+    # (/webhooks/strava/<token>); once set, the bare /webhooks/strava accepts nothing.
+    webhook_path_secret: SecretStr | None = None
+    # Per client address, on the webhook route (Flask-Limiter syntax, e.g. "120/minute").
+    webhook_rate_limit: str = "120/minute"
 
     # --- rate governor -------------------------------------------------------------------------
     # Share of every window kept for interactive requests: background work stops at
@@ -256,7 +284,7 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("admin_password_hash", "session_secret", mode="before")
+    @field_validator("admin_password_hash", "admin_password", "session_secret", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -380,6 +408,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown sport {unknown[0]!r}; use {', '.join(SPORT_FAMILIES)}")
         return value
 
+    @field_validator("webhook_path_secret", mode="before")
+    @classmethod
+    def _path_secret_shape(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if len(value.strip()) < 16:
+                raise ValueError("must be at least 16 characters (e.g. openssl rand -hex 32)")
+        return value
+
+    @field_validator("webhook_rate_limit")
+    @classmethod
+    def _rate_limit_shape(cls, value: str) -> str:
+        if not _RATE_LIMIT.fullmatch(value.strip()):
+            raise ValueError('must look like "120/minute" or "10/second;300/hour"')
+        return value.strip()
+
     @field_validator("webhook_verify_token", mode="before")
     @classmethod
     def _empty_token_is_unset(cls, value: Any) -> Any:
@@ -445,6 +490,10 @@ class Settings(BaseSettings):
             )
         if "strava" in self.providers:
             raise ValueError(f"{ENV_PREFIX}PROVIDERS: 'strava' is built in; use another name")
+        if self.admin_password is not None and self.admin_password_hash is not None:
+            raise ValueError(
+                f"{ENV_PREFIX}ADMIN_PASSWORD: set it or {ENV_PREFIX}ADMIN_PASSWORD_HASH, not both"
+            )
         return self
 
     @property

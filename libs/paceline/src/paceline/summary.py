@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ GOAL_METRICS = {
 _TZ_NAME = re.compile(r"^\(GMT[+-]\d{2}:\d{2}\)\s+(\S+)$")
 # Strava's photo size keys are pixel widths ("100", "600", "2048"); the largest is the primary.
 _PHOTO_SIZE = re.compile(r"^\d+$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,39 @@ def is_public(activity: Mapping[str, Any]) -> bool:
 
 
 def public_activities(activities: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [a for a in activities if isinstance(a, Mapping) and is_public(a)]
+    """The public ones, newest first: Strava's order, or (day, activity id) when any start time
+    is hidden (hidden ones all claim 00:00:01, so their times cannot order them)."""
+    public = [a for a in activities if isinstance(a, Mapping) and is_public(a)]
+    if any(start_time_hidden(a) for a in public):
+        public.sort(key=lambda a: (local_day(a) or "", _whole(a.get("id"))), reverse=True)
+    return public
+
+
+# Since 2024 an athlete can hide an activity's start time; Strava's API then gives start_date
+# and start_date_local as the local day at midnight plus one second ("...T00:00:01Z").
+HIDDEN_START = "T00:00:01"
+
+
+def start_time_hidden(activity: Mapping[str, Any]) -> bool:
+    """True when Strava hides the activity's start time (both dates at 00:00:01)."""
+    local, utc = activity.get("start_date_local"), activity.get("start_date")
+    return (
+        isinstance(local, str)
+        and isinstance(utc, str)
+        and local[10:19] == HIDDEN_START
+        and utc[10:19] == HIDDEN_START
+    )
+
+
+def local_day(activity: Mapping[str, Any]) -> str | None:
+    """The local calendar day (``YYYY-MM-DD``) as Strava reports it: the date part of
+    ``start_date_local``, never shifted by an offset (a hidden start time's 00:00:01 moved west
+    of UTC would land on the previous day)."""
+    local = activity.get("start_date_local")
+    if isinstance(local, str) and _DAY.match(local):
+        return local[:10]
+    start = local_start(activity)
+    return start[:10] if start else None
 
 
 def latest_needing_detail(activities: Sequence[Mapping[str, Any]]) -> int | None:
@@ -98,7 +131,10 @@ def parse_utc(raw: Any) -> dt.datetime | None:
 
 
 def local_start(activity: Mapping[str, Any]) -> str | None:
-    """The local start time with its UTC offset, e.g. ``2026-03-01T07:30:00+01:00``."""
+    """The local start time with its UTC offset, e.g. ``2026-03-01T07:30:00+01:00``; None when
+    the athlete hides it."""
+    if start_time_hidden(activity):
+        return None
     start = parse_utc(activity.get("start_date"))
     if start is None:
         return None
@@ -135,6 +171,8 @@ def activity_view(
         "name": str(activity.get("name") or ""),
         "sport_type": str(sport),
         "start_time_local": local_start(activity),
+        "start_date_local": local_day(activity),
+        "start_time_hidden": start_time_hidden(activity),
         "timezone": timezone_name(activity.get("timezone")),
         "distance_m": round(distance, 1),
         "moving_time_s": moving,
@@ -300,7 +338,7 @@ def with_activity(
     kept = [a for a in body.get("activities") or [] if a.get("id") != activity_id]
     if detail is not None and is_public(detail):
         kept.append(activity_view(detail, options, primary_photo_url(detail)))
-        kept.sort(key=_start_key, reverse=True)
+        kept.sort(key=_order_key(kept), reverse=True)
     activities = kept[: options.activities_max]
     for position, view in enumerate(activities):
         if position > 0 and view.get("photo_url") is not None:
@@ -312,6 +350,13 @@ def with_activity(
         "totals": totals,
         "goals": goals_view(totals, options.goals, year),
     }
+
+
+def _order_key(views: Sequence[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], Any]:
+    """Newest first by start time; by (day, activity id) when any start time is hidden."""
+    if any(v.get("start_time_hidden") for v in views):
+        return lambda v: (v.get("start_date_local") or "", _whole(v.get("id")))
+    return _start_key
 
 
 def _start_key(view: Mapping[str, Any]) -> float:

@@ -1,7 +1,9 @@
 """The application factory of activity-api.
 
 One :class:`~activity_api.summaries.Summaries` (cache, single-flight builds, background
-refresh pool) and one webhook consumer thread per worker process. Gunicorn loads the app in
+refresh pool) per worker process, and, only with ``PACELINE_WEBHOOK_CONSUMER=true`` (the local
+demo; the chart runs ``paceline webhook consume`` as its own Deployment instead), one webhook
+consumer thread per worker. Gunicorn loads the app in
 each worker after forking (no ``preload_app``), so the threads belong to the worker that
 serves; ``worker_exit`` in the gunicorn config stops them.
 """
@@ -18,8 +20,9 @@ from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
 from activity_api import activities, openapi, summary, webhooks, widget
+from activity_api.callback import callback_token
+from activity_api.consumer import WebhookConsumer
 from activity_api.cors import Cors
-from activity_api.events import WebhookConsumer
 from activity_api.http_cache import unavailable
 from activity_api.queue_metrics import WebhookQueueCollector
 from activity_api.restore import EXTENSION as RESTORE
@@ -62,6 +65,8 @@ def create_app(
 
     for blueprint in (summary.bp, activities.bp, webhooks.bp, openapi.bp, widget.bp):
         app.register_blueprint(blueprint)
+    webhooks.rate_limit(app, runtime)
+    callback_token(settings)  # registers the path token for redaction before any request
 
     @app.errorhandler(redis.RedisError)
     def store_unavailable(error: redis.RedisError) -> Any:

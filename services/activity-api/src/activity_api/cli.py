@@ -1,4 +1,5 @@
-"""``paceline webhook subscribe|list|delete``: manage Strava's push subscription.
+"""``paceline webhook subscribe|list|delete|consume``: Strava's push subscription, and the
+event consumer as its own process.
 
 Contributed to the ``paceline`` command through the ``paceline.commands`` entry point. The
 verify token comes from settings (``PACELINE_WEBHOOK_VERIFY_TOKEN``), never from arguments.
@@ -10,22 +11,33 @@ callback while ``subscribe`` waits, so activity-api must be reachable at the cal
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from pathlib import Path
+from types import FrameType
 
 from paceline.runtime import Runtime
 from paceline.strava_api import StravaAPI
 from paceline.upstream import UpstreamError
 
+from activity_api.callback import BASE_PATH as CALLBACK_PATH
+from activity_api.callback import callback_path, callback_token
+from activity_api.consumer import WebhookConsumer
 from activity_api.events import SUBSCRIPTION_KEY, expected_subscription
-
-CALLBACK_PATH = "/webhooks/strava"
 
 
 def default_callback(runtime: Runtime) -> str | None:
     settings = runtime.settings
     if settings.public_url is None:
         return None
-    return f"{str(settings.public_url).rstrip('/')}{settings.path_prefix}{CALLBACK_PATH}"
+    base = str(settings.public_url).rstrip("/")
+    return f"{base}{settings.path_prefix}{callback_path(settings)}"
+
+
+def shown(runtime: Runtime, url: str) -> str:
+    """A callback URL as printed: the secret path segment masked."""
+    token = callback_token(runtime.settings)
+    return url.replace(token, "<secret path>") if token else url
 
 
 def cmd_subscribe(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -37,13 +49,13 @@ def cmd_subscribe(args: argparse.Namespace, runtime: Runtime) -> int:
     if not callback:
         print(
             "paceline: give --callback-url or set PACELINE_PUBLIC_URL "
-            f"(the callback is <public url><path prefix>{CALLBACK_PATH})",
+            f"(the callback is <public url><path prefix>{CALLBACK_PATH}[/<secret path>])",
             file=sys.stderr,
         )
         return 2
     subscription_id = StravaAPI(runtime).create_subscription(callback, token.get_secret_value())
     runtime.redis.set(SUBSCRIPTION_KEY, subscription_id)
-    print(f"subscribed: id {subscription_id}, callback {callback}")
+    print(f"subscribed: id {subscription_id}, callback {shown(runtime, callback)}")
     configured = runtime.settings.webhook_subscription_id
     if configured is not None and configured != subscription_id:
         print(
@@ -63,7 +75,8 @@ def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
     for item in subscriptions:
         mark = "  (accepted by activity-api)" if item.get("id") == accepted else ""
         print(
-            f"{item.get('id')}  {item.get('callback_url')}  created {item.get('created_at')}{mark}"
+            f"{item.get('id')}  {shown(runtime, str(item.get('callback_url')))}  "
+            f"created {item.get('created_at')}{mark}"
         )
     return 0
 
@@ -82,6 +95,37 @@ def cmd_delete(args: argparse.Namespace, runtime: Runtime) -> int:
     if recorded is not None and int(recorded) == subscription_id:
         runtime.redis.delete(SUBSCRIPTION_KEY)
     print(f"deleted push subscription {subscription_id}")
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Run one consumer in this process until SIGTERM/SIGINT: the event in hand is finished
+    (at-least-once: anything read but not acknowledged is reclaimed by another consumer)."""
+    from paceline.cache import SummaryCache
+
+    from activity_api.summaries import Summaries
+
+    settings = runtime.settings
+    cache = SummaryCache(
+        runtime.redis, runtime.clock, keep_seconds=settings.summary_keep_seconds, memo_seconds=0
+    )
+    summaries = Summaries(runtime, cache)
+    consumer = WebhookConsumer(runtime, summaries, cache, block_ms=args.block_ms)
+    if args.heartbeat_file:
+        beat = Path(args.heartbeat_file)
+        consumer.heartbeat = beat.touch  # the chart's probes check that it is recent
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        consumer.request_stop()  # the loop ends after the round in hand
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"consuming webhook events as {consumer.name}", flush=True)
+    try:
+        consumer.run()
+    finally:
+        summaries.close()
+    print("webhook consumer stopped", flush=True)
     return 0
 
 
@@ -115,3 +159,15 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     delete = actions.add_parser("delete", help="delete the subscription")
     delete.add_argument("id", nargs="?", type=int, help="subscription id (default: the one)")
     delete.set_defaults(handler=_guarded(cmd_delete))
+
+    consume = actions.add_parser(
+        "consume", help="process queued webhook events until SIGTERM (its own process)"
+    )
+    consume.add_argument(
+        "--block-ms", type=int, default=2000, help="longest wait for new events (ms)"
+    )
+    consume.add_argument(
+        "--heartbeat-file",
+        help="touch this file every round (a liveness probe checks its age)",
+    )
+    consume.set_defaults(handler=cmd_consume)

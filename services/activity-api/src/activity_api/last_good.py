@@ -5,7 +5,8 @@ account (bounded: ``size`` accounts, least recently served dropped first) lets a
 look like a provider outage to widget callers: the summary they were shown, marked stale with
 its age, instead of a 503. Only while Redis cannot be asked, and only for an account this worker
 saw connected within ``max_age_seconds``: an account that is disconnected is forgotten as soon
-as a read finds it gone, and its copy cannot outlive that bound in a worker that never looks.
+as a read finds it gone, and every copy is dropped when any read sees that an account was
+erased anywhere (:data:`paceline.erasure.ERASURES_KEY` moved).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class LastGood:
         self._monotonic = monotonic
         self._entries: OrderedDict[str, tuple[CachedSummary, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._generation = 0
 
     def remember(self, account_id: str, entry: CachedSummary) -> None:
         """``entry`` was just served for ``account_id``, a connected account."""
@@ -39,6 +41,14 @@ class LastGood:
             self._entries.move_to_end(account_id)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+    def keep_generation(self, erasures: int) -> None:
+        """``erasures`` is the store's erasure count now: when it moved, forget everything (an
+        erased account's copy must not be served during a later Redis outage)."""
+        if erasures != self._generation:
+            with self._lock:
+                self._generation = erasures
+                self._entries.clear()
 
     def forget(self, account_id: str) -> None:
         with self._lock:

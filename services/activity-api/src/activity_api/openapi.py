@@ -81,6 +81,8 @@ SCHEMAS: dict[str, Any] = {
             "name",
             "sport_type",
             "start_time_local",
+            "start_date_local",
+            "start_time_hidden",
             "timezone",
             "distance_m",
             "moving_time_s",
@@ -98,7 +100,16 @@ SCHEMAS: dict[str, Any] = {
             "sport_type": {"type": "string"},
             "start_time_local": {
                 "type": ["string", "null"],
-                "description": "local start time with its UTC offset (ISO 8601)",
+                "description": "local start time with its UTC offset (ISO 8601); null when "
+                "the athlete hides it",
+            },
+            "start_date_local": {
+                "type": ["string", "null"],
+                "description": "local day (YYYY-MM-DD), as Strava reports it",
+            },
+            "start_time_hidden": {
+                "type": "boolean",
+                "description": "the athlete hides the start time: show the day only",
             },
             "timezone": {"type": ["string", "null"], "description": "IANA time zone"},
             "distance_m": _NUMBER,
@@ -218,7 +229,7 @@ SCHEMAS: dict[str, Any] = {
     "WebhookAnswer": {
         "type": "object",
         "required": ["status"],
-        "properties": {"status": {"enum": ["accepted", "ignored"]}},
+        "properties": {"status": {"enum": ["received"]}},
     },
     "Health": {
         "type": "object",
@@ -266,6 +277,66 @@ def _read_responses(schema: str, *, bad_request: bool = False) -> dict[str, Any]
     if bad_request:
         responses["400"] = _json(_ERROR, "invalid query parameter")
     return responses
+
+
+_CALLBACK_TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "description": "the secret path segment (PACELINE_WEBHOOK_PATH_SECRET); wrong: 404",
+    "schema": {"type": "string", "maxLength": 128},
+}
+
+
+def _webhook_path(token: dict[str, Any] | None) -> dict[str, Any]:
+    """The callback: the bare path answers only without a path secret, ``{token}`` only with
+    it; a well-formed event gets the same 200 whatever it names."""
+    common = [token] if token is not None else []
+    suffix = "WithToken" if token is not None else ""
+    refused = {
+        "404": _json(_ERROR, "not the configured callback path"),
+        "429": _json(_ERROR, "too many requests from this address"),
+    }
+    return {
+        "get": {
+            "operationId": f"validateWebhookSubscription{suffix}",
+            "summary": "Strava's push-subscription validation",
+            "parameters": [
+                *common,
+                {"name": "hub.mode", "in": "query", "schema": {"type": "string"}},
+                {"name": "hub.challenge", "in": "query", "schema": {"type": "string"}},
+                {"name": "hub.verify_token", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["hub.challenge"],
+                        "properties": {"hub.challenge": {"type": "string"}},
+                    },
+                    "the challenge, echoed",
+                ),
+                "400": _json(_ERROR, "not a subscription validation"),
+                "403": _json(_ERROR, "verify token does not match"),
+                **refused,
+            },
+        },
+        "post": {
+            "operationId": f"receiveWebhookEvent{suffix}",
+            "parameters": common,
+            "summary": "One Strava event; queued and processed asynchronously",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("WebhookEvent")}},
+            },
+            "responses": {
+                "200": _json(_ref("WebhookAnswer"), "received (the same for every event)"),
+                "400": _json(_ERROR, "not a Strava event"),
+                "413": _json(_ERROR, "body too large"),
+                **refused,
+            },
+        },
+    }
 
 
 def document(activities_max: int) -> dict[str, Any]:
@@ -317,43 +388,8 @@ def document(activities_max: int) -> dict[str, Any]:
                     "responses": _read_responses("Activities", bad_request=True),
                 }
             },
-            "/webhooks/strava": {
-                "get": {
-                    "operationId": "validateWebhookSubscription",
-                    "summary": "Strava's push-subscription validation",
-                    "parameters": [
-                        {"name": "hub.mode", "in": "query", "schema": {"type": "string"}},
-                        {"name": "hub.challenge", "in": "query", "schema": {"type": "string"}},
-                        {"name": "hub.verify_token", "in": "query", "schema": {"type": "string"}},
-                    ],
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["hub.challenge"],
-                                "properties": {"hub.challenge": {"type": "string"}},
-                            },
-                            "the challenge, echoed",
-                        ),
-                        "400": _json(_ERROR, "not a subscription validation"),
-                        "403": _json(_ERROR, "verify token does not match"),
-                    },
-                },
-                "post": {
-                    "operationId": "receiveWebhookEvent",
-                    "summary": "One Strava event; queued and processed asynchronously",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("WebhookEvent")}},
-                    },
-                    "responses": {
-                        "200": _json(_ref("WebhookAnswer"), "queued, or ignored (unknown owner)"),
-                        "400": _json(_ERROR, "not a Strava event"),
-                        "403": _json(_ERROR, "not our subscription"),
-                        "413": _json(_ERROR, "body too large"),
-                    },
-                },
-            },
+            "/webhooks/strava": _webhook_path(None),
+            "/webhooks/strava/{token}": _webhook_path(_CALLBACK_TOKEN),
             "/healthz": {
                 "get": {
                     "operationId": "healthz",

@@ -1,4 +1,5 @@
-"""Webhook queue depth, read from Redis when Prometheus scrapes (every replica agrees)."""
+"""Webhook queue depth and the consumer's outcomes, read from Redis when Prometheus scrapes
+(every replica agrees; the consumer may be its own process that is never scraped)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import logging
 from collections.abc import Iterator
 
 import redis
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from activity_api.consumer import DUE, outcome_totals
 from activity_api.events import GROUP, STREAM
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,8 @@ class WebhookQueueCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             length = int(self.redis.xlen(STREAM))
+            due = int(self.redis.zcard(DUE))
+            outcomes = outcome_totals(self.redis)
             pending = 0
             if length:
                 try:
@@ -40,3 +44,16 @@ class WebhookQueueCollector(Collector):
             "Webhook events delivered to a consumer and not yet acknowledged.",
             value=pending,
         )
+        yield GaugeMetricFamily(
+            "paceline_webhook_accounts_due",
+            "Accounts with coalesced webhook work waiting (a rebuild or a grant check).",
+            value=due,
+        )
+        family = CounterMetricFamily(
+            "paceline_webhook_outcomes",
+            "What the webhook consumer did with events, by type and result (from Redis).",
+            labels=["type", "result"],
+        )
+        for (kind, result), value in sorted(outcomes.items()):
+            family.add_metric([kind, result], value)
+        yield family

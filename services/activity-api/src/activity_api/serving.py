@@ -61,6 +61,9 @@ class SummaryReader:
             if remembered is None:
                 raise
             return FromMemory(connected=True, entry=remembered)
+        # An account was erased somewhere (a confirmed revocation, a disconnect): no copy
+        # this worker keeps may outlive it, whichever account it was.
+        self.last_good.keep_generation(self.summaries.cache.erasures)
         if found.connected:
             return found
         if not is_connected(self.runtime, account_id):

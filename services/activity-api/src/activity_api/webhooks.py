@@ -1,8 +1,12 @@
-"""``GET /webhooks/strava`` (subscription validation) and ``POST /webhooks/strava`` (events).
+"""``GET`` (subscription validation) and ``POST`` (events) on the webhook callback.
 
-Strava's events are not signed. A POST is accepted only for our subscription id and an owner
-we hold a credential for; it is then appended to a Redis stream and answered at once (Strava
-wants a 200 within 2 s). Processing happens in :mod:`activity_api.events`.
+The callback path is :func:`activity_api.callback.callback_path`: with a path secret set, the
+bare ``/webhooks/strava`` and every wrong token answer 404. Strava's events are not signed, so
+the route is no oracle: every well-formed event gets the same ``200 {"status": "received"}``
+whatever subscription or athlete it names, and is queued (:func:`activity_api.events.
+enqueue`, capped and de-duplicated); the consumer checks it later, silently. Strava wants a
+200 within 2 s; answering takes one Redis call. The route is rate limited per client address
+(``PACELINE_WEBHOOK_RATE_LIMIT``, counted in Redis so every worker and replica shares it).
 """
 
 from __future__ import annotations
@@ -11,23 +15,34 @@ import hmac
 import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, request
-from paceline import keys, metrics
-from paceline.strava_api import PROVIDER
+from flask import Blueprint, Flask, abort, jsonify, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from paceline import metrics
+from paceline.runtime import Runtime
 from paceline.web.app import json_error, runtime_of
 
-from activity_api.events import InvalidEvent, enqueue, expected_subscription, parse_event
-from activity_api.restore import restored_now
+from activity_api.callback import BASE_PATH, matches
+from activity_api.events import InvalidEvent, enqueue, parse_event
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__)
 
 
-@bp.get("/webhooks/strava")
-def validate_subscription() -> Any:
+def not_found() -> Any:
+    """Exactly the answer to a path that does not exist."""
+    abort(404)
+
+
+@bp.get(BASE_PATH, defaults={"token": None})
+@bp.get(f"{BASE_PATH}/<token>")
+def validate_subscription(token: str | None) -> Any:
     """Echo ``hub.challenge`` when ``hub.verify_token`` is ours (constant-time comparison)."""
-    configured = runtime_of().settings.webhook_verify_token
+    settings = runtime_of().settings
+    if not matches(settings, token):
+        return not_found()
+    configured = settings.webhook_verify_token
     given = request.args.get("hub.verify_token", "")
     challenge = request.args.get("hub.challenge", "")
     if configured is None:
@@ -40,27 +55,38 @@ def validate_subscription() -> Any:
     return jsonify({"hub.challenge": challenge[:256]})
 
 
-@bp.post("/webhooks/strava")
-def receive_event() -> Any:
+@bp.post(BASE_PATH, defaults={"token": None})
+@bp.post(f"{BASE_PATH}/<token>")
+def receive_event(token: str | None) -> Any:
     runtime = runtime_of()
+    if not matches(runtime.settings, token):
+        return not_found()
     try:
         event = parse_event(request.get_json(silent=True))
     except InvalidEvent as error:
         metrics.WEBHOOK_EVENTS.labels("invalid", "rejected").inc()
         return json_error(400, "bad_request", str(error))
-    if event.subscription_id != expected_subscription(runtime):
-        metrics.WEBHOOK_EVENTS.labels(event.kind, "rejected").inc()
-        log.warning("webhook event for another subscription rejected", extra={"type": event.kind})
-        return json_error(403, "forbidden", "unknown subscription")
-    key = keys.credential_key(PROVIDER, str(event.owner_id))
-    known = runtime.redis.hexists(key, "record")
-    if not known and restored_now(runtime):  # Redis had lost its data: restored just now
-        known = runtime.redis.hexists(key, "record")
-    if not known:
-        # Strava may still send events for athletes that left; nothing to do, and a non-200
-        # would only make it retry.
-        metrics.WEBHOOK_EVENTS.labels(event.kind, "ignored").inc()
-        return jsonify(status="ignored")
-    enqueue(runtime.redis, event)
-    metrics.WEBHOOK_EVENTS.labels(event.kind, "accepted").inc()
-    return jsonify(status="accepted")
+    queued = enqueue(runtime.redis, event)
+    metrics.WEBHOOK_EVENTS.labels(event.kind, "received" if queued else "duplicate").inc()
+    return jsonify(status="received")
+
+
+def rate_limit(app: Flask, runtime: Runtime) -> Limiter:
+    """Limit the webhook routes per client address, counted in Redis.
+
+    The address is the TCP peer's: forwarded headers can be forged, so behind an ingress the
+    limit is per proxy address (a shared limit for the callback, which only Strava knows)."""
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri="redis://",
+        storage_options={
+            "connection_pool": runtime.redis.connection_pool,  # type: ignore[dict-item]
+            "key_prefix": "paceline:webhook-limit",
+        },
+        strategy="moving-window",
+        headers_enabled=False,
+        default_limits=[],
+    )
+    limiter.limit(runtime.settings.webhook_rate_limit)(bp)
+    return limiter

@@ -46,7 +46,8 @@ def widget_demo() -> Any:
     )
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; connect-src 'self'; img-src * data:; "
+        "default-src 'self'; script-src 'self' https://strava-embeds.com; connect-src 'self'; "
+        "frame-src https://strava-embeds.com https://www.strava.com; img-src * data:; "
         "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
     )
     return response

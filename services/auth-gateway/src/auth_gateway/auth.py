@@ -68,7 +68,8 @@ class Admin:
 class NotConfigured(Forbidden):
     description = (
         "Admin access is not configured. Set PACELINE_ADMIN_PASSWORD_HASH (make one with "
-        "`paceline hash-password`) or PACELINE_TRUSTED_AUTH_HEADER behind an auth proxy."
+        "`paceline hash-password`), PACELINE_ADMIN_PASSWORD, or PACELINE_TRUSTED_AUTH_HEADER "
+        "behind an auth proxy."
     )
 
 
@@ -96,6 +97,9 @@ class AdminAuth:
             if settings.admin_password_hash
             else None
         )
+        if settings.admin_password is not None:
+            # A plain password (the chart's generated one): hashed here, kept only as the hash.
+            self.password_hash = generate_password_hash(settings.admin_password.get_secret_value())
         self.header = settings.trusted_auth_header or None
         self.open_signup = settings.open_signup
         # Checked when the user name is wrong, with the same method and cost as the real hash,

@@ -24,13 +24,16 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import tenacity
 from itsdangerous import BadSignature, SignatureExpired
 from paceline import keys
 from paceline.connect import store_tokens
 from paceline.oauth import TokenResponse, pkce_pair
+from paceline.privacy import PRIVACY_SCOPE, privacy_text
 from paceline.providers import Provider
 from paceline.runtime import Runtime
 from paceline.upstream import PermanentError, TransientError, UpstreamError
@@ -40,6 +43,18 @@ from auth_gateway.signing import SessionKey
 log = logging.getLogger(__name__)
 
 STATE_TTL_SECONDS = 600
+# Pending states per provider (each one is a key for STATE_TTL_SECONDS). With open signup
+# anyone may start a connection: this caps what they can make Redis hold (about 1,000 x 0.5 KB).
+PENDING_STATES_MAX = 1000
+# KEYS: state key, pending set. ARGV: record, now, ttl, cap, digest.
+_BEGIN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
 BINDING_COOKIE = "paceline_oauth"
 # How long a "first account" claim holds while its callback finishes storing.
 FIRST_ACCOUNT_CLAIM_SECONDS = 120
@@ -85,12 +100,18 @@ class Connected:
     next_refresh_at: float
     replaced: bool
     mirrored: bool
+    # How soon an activity made private leaves the widget (paceline.privacy).
+    privacy: str = "-"
 
 
 def state_key(provider: str, state: str) -> str:
     """``paceline:oauth-state:<provider>:<digest>``; the state itself is not a key part."""
     digest = hashlib.sha256(state.encode()).hexdigest()[:40]
     return f"{keys.NAMESPACE}:oauth-state:{keys.check_ident(provider, 'provider')}:{digest}"
+
+
+def pending_states_key(provider: str) -> str:
+    return f"{keys.NAMESPACE}:oauth-pending:{keys.check_ident(provider, 'provider')}"
 
 
 def first_account_key(provider: str) -> str:
@@ -153,6 +174,12 @@ def required_scopes(runtime: Runtime, provider: Provider) -> tuple[str, ...]:
     spec = settings.providers.get(provider.name)
     if spec is not None and spec.required_scopes is not None:
         return tuple(sorted(set(spec.required_scopes)))
+    if provider.name == "strava":
+        # activity:read_all is asked for its privacy events, not required: an athlete who
+        # unticks it connects with activity:read and gets the capped freshness instead.
+        return tuple(
+            sorted({"activity:read" if s == PRIVACY_SCOPE else s for s in provider.scopes})
+        )
     return tuple(sorted(set(provider.scopes)))
 
 
@@ -178,9 +205,23 @@ def allowed_accounts(runtime: Runtime, provider: str) -> set[str]:
     return allowed
 
 
+# Strava now and then refuses a fresh code ("AuthorizationCode invalid") that works a couple of
+# seconds later (github.com/basvandorst/StravaPHP/pull/101): one retry after this long.
+CODE_RETRY_SECONDS = 2.0
+
+
+def code_not_ready(error: BaseException) -> bool:
+    """Strava's "AuthorizationCode invalid" answer to a code exchange (worth one retry)."""
+    if not isinstance(error, PermanentError):
+        return False
+    resource, _, rest = error.reason.partition(":")
+    return resource == "AuthorizationCode" and rest.endswith(":invalid")
+
+
 class AuthorizationFlow:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.runtime = runtime
+        self.sleep = sleep  # injected: tests do not wait the retry's two seconds
 
     # --- the way out -------------------------------------------------------------------------
     def begin(self, provider_name: str, *, redirect_uri: str, binding: str) -> AuthorizationStart:
@@ -196,9 +237,24 @@ class AuthorizationFlow:
             "code_verifier": codec.seal(verifier) if verifier else None,
             "created_at": self.runtime.clock.now(),
         }
-        self.runtime.redis.set(
-            state_key(provider.name, state), json.dumps(record), ex=STATE_TTL_SECONDS
+        key = state_key(provider.name, state)
+        stored = self.runtime.redis.eval(
+            _BEGIN,
+            2,
+            key,
+            pending_states_key(provider.name),
+            json.dumps(record),
+            repr(self.runtime.clock.now()),
+            STATE_TTL_SECONDS,
+            PENDING_STATES_MAX,
+            key.rsplit(":", 1)[1],
         )
+        if not stored:
+            raise AuthorizationRejected(
+                "too_many_pending",
+                "Too many connections are being started right now; try again in a few minutes.",
+                status=503,
+            )
         url = self.runtime.oauth(provider.name).authorize_url(
             redirect_uri=redirect_uri, state=state, code_challenge=challenge
         )
@@ -269,6 +325,11 @@ class AuthorizationFlow:
             next_refresh_at=credential.expires_at - provider.refresh_lead_seconds,
             replaced=stored.replaced,
             mirrored=stored.mirrored,
+            privacy=privacy_text(
+                provider.name,
+                credential.scopes,
+                self.runtime.settings.summary_privacy_fresh_seconds,
+            ),
         )
 
     def _consume_state(self, provider: Provider, state: str, binding: str | None) -> dict[str, str]:
@@ -321,9 +382,19 @@ class AuthorizationFlow:
     ) -> TokenResponse:
         sealed = record.get("code_verifier")
         verifier = self.runtime.store.codec.open(sealed) if sealed else None
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(code_not_ready),
+            stop=tenacity.stop_after_attempt(2),
+            wait=tenacity.wait_fixed(CODE_RETRY_SECONDS),
+            sleep=self.sleep,
+            reraise=True,
+        )
         try:
-            return self.runtime.oauth(provider.name).exchange_code(
-                code, redirect_uri=str(record["redirect_uri"]), code_verifier=verifier
+            return retrying(
+                self.runtime.oauth(provider.name).exchange_code,
+                code,
+                redirect_uri=str(record["redirect_uri"]),
+                code_verifier=verifier,
             )
         except PermanentError:
             raise AuthorizationRejected(

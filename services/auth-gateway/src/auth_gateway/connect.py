@@ -58,7 +58,10 @@ def start(provider: str) -> Any:
         return _unknown_provider(provider)
     settings = runtime.settings
     nonce = browser_binding().reuse_or_new(request.cookies.get(BINDING_COOKIE))
-    begun = flow().begin(provider, redirect_uri=redirect_uri(settings, provider), binding=nonce)
+    try:
+        begun = flow().begin(provider, redirect_uri=redirect_uri(settings, provider), binding=nonce)
+    except AuthorizationRejected as refused:  # too many pending states (open signup)
+        return error_response(refused.status, refused.reason, refused.message, title="Busy")
     response = redirect(begun.url, code=302)
     response.set_cookie(
         BINDING_COOKIE,

@@ -85,6 +85,11 @@ def config(service: str) -> dict[str, Any]:
         "max_requests_jitter": _env_int("GUNICORN_MAX_REQUESTS_JITTER", 25000),
         "worker_tmp_dir": os.environ.get("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir()),
         "proc_name": f"paceline-{service}",
+        # gunicorn >= 25.1 opens a control socket (for `gunicornc`) under $XDG_RUNTIME_DIR or
+        # $HOME by default; the images' user has no home (/nonexistent) and a read-only root,
+        # so it only logged "Control server error: [Errno 13]". Nothing here uses gunicornc:
+        # workers are managed by the orchestrator (replicas, rollouts), not at run time.
+        "control_socket_disable": True,
         "accesslog": "-" if os.environ.get("GUNICORN_ACCESS_LOG", "1") != "0" else None,
         "logconfig_dict": logconfig(service, fmt),
     }

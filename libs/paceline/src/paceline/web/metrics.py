@@ -7,9 +7,9 @@ routes; on the service port it answers 404, with or without the path prefix.
 With ``PROMETHEUS_MULTIPROC_DIR`` set (the gunicorn configs set it), each scrape aggregates every
 worker's files with ``MultiProcessCollector`` into a fresh registry; without it (tests, the
 Flask dev server) the default registry is used. Shared state (token counts by state, refresher
-status and refresh totals) is read from Redis at scrape time by :class:`StoreCollector`, so every
-replica reports the same truth and nothing goes stale when a worker dies. It reads aggregates the
-writers keep (a few small hashes), never every credential.
+status and refresh totals, Redis memory use and limit) is read from Redis at scrape time by
+:class:`StoreCollector`, so every replica reports the same truth and nothing goes stale when a
+worker dies. It reads aggregates the writers keep (a few small hashes), never every credential.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class StoreCollector(Collector):
             states = states_by_provider(self.store)
             totals = refresh_totals(self.store.redis)
             status = read_run_status(self.store.redis)
+            memory: Any = self.store.redis.info("memory")
         except Exception as error:  # Redis down: export nothing rather than fail the scrape
             log.warning("store metrics unavailable", extra={"error": type(error).__name__})
             return
@@ -69,6 +70,16 @@ class StoreCollector(Collector):
         for (provider, result), value in sorted(totals.items()):
             refresh.add_metric([provider, result], value)
         yield refresh
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_used_bytes",
+            "Memory Redis uses (INFO memory used_memory).",
+            value=int(memory.get("used_memory", 0)),
+        )
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_max_bytes",
+            "Redis maxmemory (0 = no limit); writes fail with noeviction when reached.",
+            value=int(memory.get("maxmemory", 0)),
+        )
         if status is not None:
             yield GaugeMetricFamily(
                 "paceline_refresher_last_run_timestamp_seconds",
@@ -80,6 +91,16 @@ class StoreCollector(Collector):
                 "Credentials the last refresher run failed to refresh.",
                 value=status.failures,
             )
+            refused = GaugeMetricFamily(
+                "paceline_refresher_application_error",
+                "1 when the last refresher run found the provider refusing the application's "
+                "client id or secret (the label names the setting to fix), else 0.",
+                labels=["provider", "setting"],
+            )
+            errors = status.application_errors
+            for provider in sorted(set(self.providers) | set(errors)):
+                refused.add_metric([provider, errors.get(provider, "")], int(provider in errors))
+            yield refused
             if status.last_success_at is not None:
                 yield GaugeMetricFamily(
                     "paceline_refresher_last_success_timestamp_seconds",
