@@ -42,6 +42,7 @@ def test_default_values_render_the_core_workloads(render) -> None:
         "paceline-activity-api",
         "paceline-auth-gateway",
         "paceline-token-refresher",
+        "paceline-webhook-consumer",
         "paceline-redis",
     }, "NetworkPolicies are on by default"
     assert not {"ServiceMonitor", "PrometheusRule"} & {m.kind for m in manifests}
