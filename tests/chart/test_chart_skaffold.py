@@ -103,8 +103,11 @@ def test_skaffold_builds_the_four_images_from_the_repository_root(
     for image, (service, _values_key) in IMAGES.items():
         artifact = artifacts[image]
         assert artifact["context"] == "."
-        assert artifact["docker"]["dockerfile"] == f"services/{service}/Dockerfile"
+        # the one Dockerfile, its service named by the build arg
+        assert artifact["docker"]["dockerfile"] == "Dockerfile"
+        assert artifact["docker"]["buildArgs"] == {"SERVICE": service}
         assert (REPO / "services" / service).is_dir()
+    assert (REPO / "Dockerfile").is_file()
 
 
 def test_chart_default_repositories_are_the_built_images(skaffold: dict[str, Any]) -> None:
