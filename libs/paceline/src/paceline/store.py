@@ -21,6 +21,7 @@ from paceline import keys
 from paceline.clock import Clock, SystemClock
 from paceline.credential import Credential, TokenCodec
 from paceline.crypto import StrictPlainCodec, is_sealed
+from paceline.metrics import MIRROR_WRITES
 from paceline.mirror import MirrorError, NullMirror, SecretMirror
 from paceline.runstatus import refresh_total_field
 
@@ -238,10 +239,13 @@ class TokenStore:
         last: MirrorError | None = None
         for _ in range(attempts):
             try:
-                self.mirror.put(credential)
+                written = self.mirror.put(credential)
             except MirrorError as error:
+                MIRROR_WRITES.labels(self.mirror.name, "failed").inc()
                 last = error
                 continue
+            # skipped: the mirror already holds this version or a newer one (or is `none`)
+            MIRROR_WRITES.labels(self.mirror.name, "written" if written else "skipped").inc()
             self._mirrored(
                 keys=[
                     keys.credential_key(credential.provider, credential.account_id),
