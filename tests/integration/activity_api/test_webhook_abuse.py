@@ -59,7 +59,8 @@ def deauthorization(owner: int | str, subscription_id: int = SUBSCRIPTION_ID) ->
 
 
 def outcome_count(h: Harness, kind: str, result: str) -> float:
-    text = h.client.get("/metrics").get_data(as_text=True)
+    metrics_port = f"http://localhost:{h.runtime.settings.metrics_port}"
+    text = h.client.get("/metrics", base_url=metrics_port).get_data(as_text=True)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if (

@@ -44,12 +44,24 @@ class StoreCollector(Collector):
         self.store = store
         self.providers = providers
 
+    @staticmethod
+    def _memory(memory: Any) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_used_bytes",
+            "Memory Redis uses (INFO memory used_memory).",
+            value=int(memory.get("used_memory", 0)),
+        )
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_max_bytes",
+            "Redis maxmemory (0 = no limit); writes fail with noeviction when reached.",
+            value=int(memory.get("maxmemory", 0)),
+        )
+
     def collect(self) -> Iterator[Metric]:
         try:
             states = states_by_provider(self.store)
             totals = refresh_totals(self.store.redis)
             status = read_run_status(self.store.redis)
-            memory: Any = self.store.redis.info("memory")
         except Exception as error:  # Redis down: export nothing rather than fail the scrape
             log.warning("store metrics unavailable", extra={"error": type(error).__name__})
             return
@@ -70,16 +82,13 @@ class StoreCollector(Collector):
         for (provider, result), value in sorted(totals.items()):
             refresh.add_metric([provider, result], value)
         yield refresh
-        yield GaugeMetricFamily(
-            "paceline_redis_memory_used_bytes",
-            "Memory Redis uses (INFO memory used_memory).",
-            value=int(memory.get("used_memory", 0)),
-        )
-        yield GaugeMetricFamily(
-            "paceline_redis_memory_max_bytes",
-            "Redis maxmemory (0 = no limit); writes fail with noeviction when reached.",
-            value=int(memory.get("maxmemory", 0)),
-        )
+        try:
+            memory: Any = self.store.redis.info("memory")
+        except Exception as error:  # INFO refused (a managed Redis's ACL): the rest still counts
+            log.warning("redis memory metrics unavailable", extra={"error": type(error).__name__})
+            memory = None
+        if memory is not None:
+            yield from self._memory(memory)
         if status is not None:
             yield GaugeMetricFamily(
                 "paceline_refresher_last_run_timestamp_seconds",
