@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 
 export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv system-deps npm-deps demo-monitoring bench-deps test test-unit lint format demo bench test-faults images test-images lock clean
+.PHONY: help venv system-deps npm-deps demo-monitoring bench-deps test test-unit lint format demo bench test-faults images test-images lock lock-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,10 +59,10 @@ test: venv system-deps tools npm-deps ## install what tests need and run them al
 test-unit: venv ## fast unit tests only
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: venv ## ruff (lint + format check) and mypy on the core library
+lint: venv ## ruff (lint + format check) and mypy on the core library and every service
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/paceline/src
+	$(BIN)/mypy libs/paceline/src services/*/src
 
 format: venv ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
@@ -93,10 +93,20 @@ test-images: venv ## build the images with podman and run the stack as container
 	PACELINE_CONTAINER_ENGINE=podman tools/images.sh build
 	$(BIN)/python -m pytest tests/images -m images -s $(PYTEST_ARGS)
 
-lock: ## re-pin constraints.txt from a fresh resolution of the top-level requirements
-	rm -rf /tmp/paceline-lock && $(PYTHON) -m venv /tmp/paceline-lock
-	/tmp/paceline-lock/bin/pip install --quiet -r requirements-dev.txt $(PACKAGES)
-	/tmp/paceline-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+# tools/lock.py asks pip what it would install (a dry run, nothing installed) with a pip of its
+# own (--report needs pip >= 22.2), so it works before .venv exists or when the pins are broken.
+LOCK_VENV := .tools/lock-venv
+UPGRADE ?=
+
+$(LOCK_VENV)/bin/python:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+
+lock: $(LOCK_VENV)/bin/python ## re-pin constraints.txt: keep the pins, add and drop what changed (UPGRADE=1: newest releases)
+	$(LOCK_VENV)/bin/python tools/lock.py write $(if $(UPGRADE),--upgrade)
+
+lock-check: $(LOCK_VENV)/bin/python ## fail unless constraints.txt is exactly what make lock writes (CI)
+	$(LOCK_VENV)/bin/python tools/lock.py check
 
 clean: ## remove the virtualenv, tools and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

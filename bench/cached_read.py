@@ -5,8 +5,8 @@ What it does, all on loopback and in a temporary directory:
 1. starts its own ``redis-server`` and the provider sandbox, and connects the sandbox's seeded
    athlete (a token pair from the sandbox, stored with ``store_tokens`` as the gateway does);
 2. starts activity-api exactly as production does (``gunicorn --config
-   python:activity_api.gunicorn_conf "activity_api.app:create_app()"``, the config's default of
-   2 sync workers, access log on) and warms the cache with one request;
+   python:activity_api.gunicorn_conf "activity_api.app:create_app()"``, the config's defaults:
+   2 head-first gthread workers x 4 threads, access log on) and warms the cache with one request;
 3. saves the bytes that answer returned and starts ``bench/bare_summary_app.py``, a Flask route
    returning those bytes from memory, under the same gunicorn configuration module: the
    baseline is the same server, workers and logging with nothing behind the route;

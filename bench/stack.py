@@ -228,6 +228,7 @@ def gunicorn(
     port = free_port()
     env = dict(env)
     env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    env.setdefault("PACELINE_METRICS_PORT", str(free_port()))
     env["PROMETHEUS_MULTIPROC_DIR"] = str(directory / f"prom-{name}")
     if workers is not None:
         env["GUNICORN_WORKERS"] = str(workers)

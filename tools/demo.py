@@ -144,6 +144,18 @@ def start_redis(supervisor: Supervisor, port: int) -> str:
     raise SystemExit("paceline demo: Redis did not start")
 
 
+def encryption_key() -> str:
+    """The demo's Fernet key, made once and kept beside its mirror (a new key each run would
+    leave the mirror's sealed tokens unreadable), as the Helm chart keeps its own."""
+    from cryptography.fernet import Fernet
+
+    path = STATE / "encryption.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
 def gunicorn(service: str, module: str, port: int, env: dict[str, str]) -> list[str]:
     env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
     env.setdefault("GUNICORN_WORKERS", "2")
@@ -310,6 +322,8 @@ def main() -> int:
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--gateway-port", type=int, default=8081)
     parser.add_argument("--sandbox-port", type=int, default=8090)
+    parser.add_argument("--api-metrics-port", type=int, default=9181)
+    parser.add_argument("--gateway-metrics-port", type=int, default=9182)
     parser.add_argument("--redis-port", type=int, default=6380)
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument(
@@ -346,6 +360,8 @@ def main() -> int:
             "PACELINE_LOG_FORMAT": os.environ.get("PACELINE_LOG_FORMAT", "json"),
             "PACELINE_ADMIN_PASSWORD_HASH": password_hash,
             "PACELINE_SESSION_SECRET": secrets.token_urlsafe(32),
+            "PACELINE_ENCRYPTION_KEY": os.environ.get("PACELINE_ENCRYPTION_KEY")
+            or encryption_key(),
             "PACELINE_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
             "PACELINE_WEBHOOK_PATH_SECRET": secrets.token_urlsafe(32),
             # a yearly goal, so the widget shows its progress bar
@@ -384,16 +400,27 @@ def main() -> int:
         gateway_port = pick_port(args.gateway_port)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         api_url = f"http://127.0.0.1:{api_port}"
-        env["PACELINE_PUBLIC_URL"] = gateway_url
+        api_metrics_port = pick_port(args.api_metrics_port)
+        gateway_metrics_port = pick_port(args.gateway_metrics_port)
+        # Each service's own external URL (on one host behind an ingress they share one).
         # Webhook events are processed by their own process, as the chart's Deployment does.
-        api_env = {**env, "PACELINE_WEBHOOK_CONSUMER": "false"}
+        api_env = dict(
+            env,
+            PACELINE_METRICS_PORT=str(api_metrics_port),
+            PACELINE_PUBLIC_URL=api_url,
+            PACELINE_WEBHOOK_CONSUMER="false",
+        )
         supervisor.start(
             "activity-api", gunicorn("activity-api", "activity_api", api_port, api_env), api_env
         )
         supervisor.start(
-            "webhook-consumer", [str(BIN / "paceline"), "webhook", "consume"], dict(env)
+            "webhook-consumer",
+            [str(BIN / "paceline"), "webhook", "consume"],
+            dict(env, PACELINE_PUBLIC_URL=api_url),
         )
-        gateway_env = dict(env)
+        gateway_env = dict(
+            env, PACELINE_METRICS_PORT=str(gateway_metrics_port), PACELINE_PUBLIC_URL=gateway_url
+        )
         supervisor.start(
             "auth-gateway",
             gunicorn("auth-gateway", "auth_gateway", gateway_port, gateway_env),
@@ -415,7 +442,7 @@ def main() -> int:
             prometheus_url = start_prometheus(
                 supervisor,
                 pick_port(args.prometheus_port),
-                {"activity-api": api_port, "auth-gateway": gateway_port},
+                {"activity-api": api_metrics_port, "auth-gateway": gateway_metrics_port},
                 password_hash,
             )
             say(f"prometheus on {prometheus_url} with the chart's alert rules")
@@ -424,7 +451,11 @@ def main() -> int:
         print(f"  widget demo   : {api_url}/widget/demo", flush=True)
         print(f"  summary JSON  : {api_url}/v1/strava/summary", flush=True)
         print(f"  auth-gateway  : {gateway_url}/  (user admin, password {password})", flush=True)
-        print(f"  metrics       : {api_url}/metrics  {gateway_url}/metrics", flush=True)
+        print(
+            f"  metrics       : http://127.0.0.1:{api_metrics_port}/metrics  "
+            f"http://127.0.0.1:{gateway_metrics_port}/metrics",
+            flush=True,
+        )
         if prometheus_url:
             print(
                 f"  prometheus    : {prometheus_url}/alerts  (rate-limit budget: "

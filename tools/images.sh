@@ -4,7 +4,8 @@
 #   tools/images.sh deps     install podman, runc and debootstrap (apt-get) where missing
 #   tools/images.sh base     make python:3.11-slim available: the registry's image where a
 #                            registry answers, else a stand-in built from Debian (debootstrap)
-#   tools/images.sh build    deps + base + the four service images and the test Redis image
+#   tools/images.sh build    deps + base + the four service images (one Dockerfile at the
+#                            repository root, --build-arg SERVICE=<name>) and the test Redis image
 #
 # With a working `docker` daemon, docker builds the images and nothing is installed. Otherwise
 # rootful podman does, configured by .tools/images/containers.conf (CONTAINERS_CONF): runc as
@@ -109,7 +110,7 @@ standin_rootfs() {
 	started=$(now)
 	say "debootstrap --variant=minbase bookworm from $mirror (once; cached afterwards)"
 	rm -rf "$rootfs" && mkdir -p "$rootfs"
-	# python3-venv brings ensurepip's pip wheel, which every Dockerfile's `python -m venv` uses;
+	# python3-venv brings ensurepip's pip wheel, which the Dockerfile's `python -m venv` uses;
 	# python-is-python3 gives `python`, like the official image.
 	debootstrap --variant=minbase \
 		--include=python3,python3-venv,python-is-python3,ca-certificates \
@@ -176,17 +177,18 @@ base() {
 	import_standin "$rootfs"
 }
 
+# build_one NAME DOCKERFILE LOG [BUILD-ARG...]
 build_one() {
-	local name=$1 dockerfile=$2 eng started size
+	local name=$1 dockerfile=$2 log=$STATE/build-$3.log eng started size
+	shift 3
 	eng=$(engine)
 	started=$(now)
-	local args=(build -f "$dockerfile" -t "$name")
+	local args=(build -f "$dockerfile" -t "$name" "$@")
 	# podman: the base is local by now (never pull), and keep HEALTHCHECK (docker format);
 	# docker uses a local base image as it is and always writes its own format.
 	[ "$eng" = podman ] && args+=(--pull=never --format docker)
-	"$eng" "${args[@]}" "$ROOT" >"$STATE/build-$(basename "$(dirname "$dockerfile")").log" 2>&1 \
-		|| { tail -30 "$STATE/build-$(basename "$(dirname "$dockerfile")").log" >&2;
-			die "building $name failed"; }
+	"$eng" "${args[@]}" "$ROOT" >"$log" 2>&1 \
+		|| { tail -30 "$log" >&2; die "building $name failed"; }
 	size=$("$eng" image inspect --format '{{.Size}}' "$name")
 	printf 'images: built %-44s in %6.1f s, %4d MB\n' "$name" "$(since "$started")" \
 		"$((size / 1000000))" >&2
@@ -201,10 +203,11 @@ build() {
 	base
 	say "base ready in $(since "$started") s"
 	for service in "${SERVICES[@]}"; do
-		build_one "localhost/paceline/$service:$TAG" "$ROOT/services/$service/Dockerfile"
+		build_one "localhost/paceline/$service:$TAG" "$ROOT/Dockerfile" "$service" \
+			--build-arg "SERVICE=$service"
 	done
 	if [ "${PACELINE_IMAGES_REDIS:-1}" = 1 ]; then
-		build_one "$REDIS_IMAGE" "$ROOT/tests/images/redis/Dockerfile"
+		build_one "$REDIS_IMAGE" "$ROOT/tests/images/redis/Dockerfile" redis
 	fi
 	say "all images built in $(since "$started") s"
 }

@@ -138,7 +138,7 @@ def test_rule_and_monitor_carry_additional_labels(render) -> None:
 def test_service_monitor_scrapes_metrics_of_both_services(render) -> None:
     monitor = one(render("everything"), "ServiceMonitor", "paceline").obj["spec"]
     (endpoint,) = monitor["endpoints"]
-    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
     assert monitor["namespaceSelector"] == {"matchNames": ["paceline"]}
     (expression,) = monitor["selector"]["matchExpressions"]
     assert set(expression["values"]) == {"activity-api", "auth-gateway"}

@@ -35,8 +35,16 @@ def test_default_values_render_the_core_workloads(render) -> None:
         ("ConfigMap", "paceline-config"),
     ]:
         assert expected in kinds
-    optional = {"Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"}
+    optional = {"Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
     assert not optional & {m.kind for m in manifests}, "optional resources are off by default"
+    policies = {m.name for m in find(manifests, "NetworkPolicy")}
+    assert policies == {
+        "paceline-activity-api",
+        "paceline-auth-gateway",
+        "paceline-token-refresher",
+        "paceline-webhook-consumer",
+        "paceline-redis",
+    }, "NetworkPolicies are on by default"
     assert not {"ServiceMonitor", "PrometheusRule"} & {m.kind for m in manifests}
     assert not find(manifests, "Deployment", "paceline-sandbox")
 
@@ -46,7 +54,7 @@ def test_everything_profile_renders_every_optional_resource(render) -> None:
     counts: dict[str, int] = {}
     for manifest in manifests:
         counts[manifest.kind] = counts.get(manifest.kind, 0) + 1
-    assert counts["Ingress"] == 1
+    assert counts["Ingress"] == 2  # the public API, and the gateway behind its own door
     assert counts["HorizontalPodAutoscaler"] == 1
     assert counts["PodDisruptionBudget"] == 2
     # activity-api, auth-gateway, token-refresher, redis, webhook-consumer
@@ -94,17 +102,36 @@ def test_a_plain_password_is_refused_where_a_hash_belongs(helm: Helm) -> None:
     assert "passwordHash" in result.stderr
 
 
+PROXY_SECRET = "a-shared-secret-of-the-auth-proxy-xxxxxxxx"
+PROXIED = [
+    "--set",
+    "gateway.trustedAuthHeader=X-Auth-Request-Email",
+    "--set",
+    f"gateway.trustedProxy.secret={PROXY_SECRET}",
+    "--set",
+    "gateway.adminEmails={owner@example.com}",
+]
+
+
 def test_a_trusted_proxy_header_replaces_the_admin_password(helm: Helm) -> None:
-    result = helm.template(
-        "default",
-        "--set",
-        "gateway.admin.passwordHash=",
-        "--set",
-        "gateway.trustedAuthHeader=X-Auth-Request-Email",
-    )
+    result = helm.template("default", "--set", "gateway.admin.passwordHash=", *PROXIED)
     assert "PACELINE_ADMIN_PASSWORD" not in result.stdout  # neither a hash nor a generated one
     assert "name: paceline-admin" not in result.stdout
     assert "X-Auth-Request-Email" in result.stdout
+
+
+def test_a_trusted_header_without_the_proxy_secret_fails_to_render(helm: Helm) -> None:
+    result = helm.template(
+        "default", "--set", "gateway.trustedAuthHeader=X-Auth-Request-Email", check=False
+    )
+    assert result.returncode != 0
+    assert "gateway.trustedAuthHeader needs gateway.trustedProxy.secret" in result.stderr
+    short = helm.template(
+        "default", *PROXIED, "--set", "gateway.trustedProxy.secret=short", check=False
+    )
+    assert short.returncode != 0 and "at least 32 characters" in short.stderr
+    no_admins = helm.template("default", *PROXIED, "--set", "gateway.adminEmails=null", check=False)
+    assert no_admins.returncode != 0 and "gateway.adminEmails" in no_admins.stderr
 
 
 def test_install_without_any_values_fails_and_names_what_is_missing(helm: Helm) -> None:

@@ -12,6 +12,7 @@ from tests.chart.conftest import (
     Helm,
     Manifest,
     containers,
+    env_of,
     find,
     one,
     pod_spec,
@@ -309,3 +310,40 @@ def test_an_image_digest_wins_over_the_tag(helm: Helm) -> None:
     manifests = helm.render("default", "--set", f"activityApi.image.digest={digest}")
     (container,) = containers(one(manifests, "Deployment", "paceline-activity-api"))
     assert container["image"] == f"paceline/activity-api@{digest}"
+
+
+def _encryption_key(manifests: list[Manifest]) -> str:
+    secret = one(manifests, "Secret", "paceline-encryption").obj
+    return base64.b64decode(secret["data"]["encryption-key"]).decode()
+
+
+def test_tokens_are_encrypted_by_default_with_a_generated_kept_fernet_key(helm: Helm) -> None:
+    from cryptography.fernet import Fernet
+
+    manifests = helm.render_fresh("default")
+    secret = one(manifests, "Secret", "paceline-encryption").obj
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    key = _encryption_key(manifests)
+    assert len(key) == 44
+    token = Fernet(key.encode()).encrypt(b"x")  # a valid Fernet key, url-safe
+    assert Fernet(key.encode()).decrypt(token) == b"x"
+    assert key != _encryption_key(helm.render_fresh("default")), "a new key per install"
+    for name in ("paceline-activity-api", "paceline-auth-gateway", "paceline-token-refresher"):
+        workload = next(m for m in manifests if m.name == name and m.kind != "Service")
+        for container in containers(workload):
+            ref = env_of(container)["PACELINE_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "paceline-encryption", "key": "encryption-key"}, name
+
+
+def test_a_given_encryption_secret_replaces_the_generated_one(helm: Helm) -> None:
+    manifests = helm.render(
+        "default",
+        "--set",
+        "encryption.existingSecret=my-keys",
+        "--set",
+        "encryption.existingSecretKey=keys",
+    )
+    assert not find(manifests, "Secret", "paceline-encryption")
+    container = next(containers(one(manifests, "Deployment", "paceline-activity-api")))
+    ref = env_of(container)["PACELINE_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "my-keys", "key": "keys"}

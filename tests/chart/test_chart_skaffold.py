@@ -1,16 +1,14 @@
 """skaffold.yaml: valid for its apiVersion, builds the four images from the repository
 root, and wires values that the chart accepts.
 
-No registry this project can reach ships Skaffold's published schema, so the
-check uses a hand-written subset of it (schemas/README.md explains); set
-SKAFFOLD_SCHEMA=/path/to/v4beta13.json to validate against the published file too.
+Validated against Skaffold's published schema for the apiVersion, vendored as a fixture
+(schemas/README.md gives its source and licence).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import yaml
 from tests.chart.conftest import CHART, REPO, Helm, containers, one
 
 SKAFFOLD = REPO / "skaffold.yaml"
-SUBSET_SCHEMA = Path(__file__).parent / "schemas" / "skaffold-v4beta13.subset.schema.json"
+SCHEMA = Path(__file__).parent / "schemas" / "skaffold-v4beta13.schema.json"
 IMAGES = {
     "paceline/activity-api": ("activity-api", "activityApi"),
     "paceline/auth-gateway": ("auth-gateway", "gateway"),
@@ -63,30 +61,46 @@ def _apply_patches(document: dict[str, Any], patches: list[dict[str, Any]]) -> d
     return result
 
 
-def test_subset_schema_is_a_valid_draft7_schema() -> None:
-    schema = json.loads(SUBSET_SCHEMA.read_text(encoding="utf-8"))
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA.read_text(encoding="utf-8"))
+
+
+def test_vendored_schema_is_skaffolds_published_draft7_schema(schema: dict[str, Any]) -> None:
     jsonschema.Draft7Validator.check_schema(schema)
-    assert schema["properties"]["apiVersion"] == {"const": "skaffold/v4beta13"}
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert "GoogleContainerTools/skaffold" in schema["$comment"]
+    assert "Apache License, Version 2.0" in schema["$comment"]
+    # the published schema, not a subset: every part of a Skaffold config is described
+    for definition in ("SkaffoldConfig", "Artifact", "DockerArtifact", "HelmRelease", "Profile"):
+        assert definition in schema["definitions"]
 
 
-def test_skaffold_yaml_validates_against_the_schema(skaffold: dict[str, Any]) -> None:
-    schema = json.loads(SUBSET_SCHEMA.read_text(encoding="utf-8"))
+def test_skaffold_yaml_is_the_apiversion_of_the_vendored_schema(skaffold: dict[str, Any]) -> None:
+    assert SCHEMA.name == f"skaffold-{skaffold['apiVersion'].split('/')[1]}.schema.json"
+
+
+def test_skaffold_yaml_validates_against_the_schema(
+    schema: dict[str, Any], skaffold: dict[str, Any]
+) -> None:
     assert _errors(schema, skaffold) == []
     for profile in skaffold.get("profiles", []):
         assert _errors(schema, _apply_patches(skaffold, profile.get("patches", []))) == []
 
 
-def test_schema_rejects_a_misspelt_skaffold_key(skaffold: dict[str, Any]) -> None:
-    schema = json.loads(SUBSET_SCHEMA.read_text(encoding="utf-8"))
-    broken = copy.deepcopy(skaffold)
-    broken["deploy"]["helm"]["releases"][0]["chartPth"] = "charts/paceline"
-    assert _errors(schema, broken)
-
-
-@pytest.mark.skipif(not os.environ.get("SKAFFOLD_SCHEMA"), reason="SKAFFOLD_SCHEMA not set")
-def test_skaffold_yaml_validates_against_the_published_schema(skaffold: dict[str, Any]) -> None:
-    schema = json.loads(Path(os.environ["SKAFFOLD_SCHEMA"]).read_text(encoding="utf-8"))
-    assert _errors(schema, skaffold) == []
+def test_schema_rejects_a_misspelt_skaffold_key(
+    schema: dict[str, Any], skaffold: dict[str, Any]
+) -> None:
+    for path, key in [
+        (("deploy", "helm", "releases", 0), "chartPth"),
+        (("build", "artifacts", 0, "docker"), "buildArg"),
+    ]:
+        broken = copy.deepcopy(skaffold)
+        target: Any = broken
+        for part in path:
+            target = target[part]
+        target[key] = "x"
+        assert _errors(schema, broken), key
 
 
 def test_skaffold_uses_a_current_v4beta_api(skaffold: dict[str, Any]) -> None:
@@ -103,8 +117,11 @@ def test_skaffold_builds_the_four_images_from_the_repository_root(
     for image, (service, _values_key) in IMAGES.items():
         artifact = artifacts[image]
         assert artifact["context"] == "."
-        assert artifact["docker"]["dockerfile"] == f"services/{service}/Dockerfile"
+        # the one Dockerfile, its service named by the build arg
+        assert artifact["docker"]["dockerfile"] == "Dockerfile"
+        assert artifact["docker"]["buildArgs"] == {"SERVICE": service}
         assert (REPO / "services" / service).is_dir()
+    assert (REPO / "Dockerfile").is_file()
 
 
 def test_chart_default_repositories_are_the_built_images(skaffold: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@ the CronJob, the sandbox, Redis (bundled and external), NetworkPolicies, HPA, PD
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.chart.conftest import (
@@ -51,7 +53,10 @@ def test_activity_api_runs_gunicorn_on_8080_with_its_environment(render) -> None
         "python:activity_api.gunicorn_conf",
         "activity_api.app:create_app()",
     ]
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
     env = env_of(container)
     assert env.keys() >= COMMON_ENV
     assert env["PACELINE_PATH_PREFIX"]["value"] == "/api"
@@ -88,7 +93,7 @@ def test_config_map_carries_the_shared_settings(render) -> None:
     assert config.keys() >= CONFIG_KEYS
     assert config["PACELINE_REDIS_URL"] == "redis://paceline-redis:6379/0"
     assert config["PACELINE_STRAVA_BASE_URL"] == "https://www.strava.com"
-    assert config["PACELINE_STRAVA_SCOPES"] == "read,activity:read"
+    assert config["PACELINE_STRAVA_SCOPES"] == "read,activity:read_all"
     assert "PACELINE_PRIMARY_ACCOUNT" not in config
     assert _config(render("everything"))["PACELINE_PRIMARY_ACCOUNT"] == "1234567"
 
@@ -125,9 +130,23 @@ def test_public_url_follows_the_ingress_host_and_its_tls(render, helm: Helm) -> 
     assert env["PACELINE_PUBLIC_URL"]["value"] == "https://fit.example.com"
     assert env["PACELINE_ALLOWED_ACCOUNTS"]["value"] == "1234567,7654321"
     assert "PACELINE_TRUSTED_AUTH_HEADER" not in env
-    proxied = helm.render("default", "--set", "gateway.trustedAuthHeader=X-Auth-Request-Email")
+    proxied = helm.render(
+        "default",
+        "--set",
+        "gateway.trustedAuthHeader=X-Auth-Request-Email",
+        "--set",
+        "gateway.trustedProxy.existingSecret=oauth2-proxy-shared",
+        "--set",
+        "gateway.adminEmails={owner@example.com,ops@example.com}",
+    )
     env = env_of(_container(proxied, "Deployment", "paceline-auth-gateway"))
     assert env["PACELINE_TRUSTED_AUTH_HEADER"]["value"] == "X-Auth-Request-Email"
+    assert env["PACELINE_ADMIN_EMAILS"]["value"] == "owner@example.com,ops@example.com"
+    assert env["PACELINE_TRUSTED_PROXY_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "oauth2-proxy-shared",
+        "key": "proxy-secret",
+    }
+    assert env["PACELINE_TRUSTED_PROXY_SECRET_HEADER"]["value"] == "X-Paceline-Proxy-Secret"
     plain = helm.render(
         "default", "--set", "ingress.enabled=true", "--set", "ingress.hosts={fit.example.org}"
     )
@@ -298,8 +317,50 @@ def test_ingress_routes_api_and_webhooks_to_activity_api_and_auth_to_the_gateway
     assert routes == {
         "/api": ("Prefix", "paceline-activity-api", 8080),
         "/webhooks": ("Prefix", "paceline-activity-api", 8080),
-        "/auth": ("Prefix", "paceline-auth-gateway", 8080),
+    }, "the gateway is not behind the public Ingress: it has its own"
+
+
+def test_the_gateway_has_its_own_ingress_with_its_own_annotations(helm: Helm) -> None:
+    manifests = helm.render(
+        "everything",
+        "--set-string",
+        "gateway.ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/auth-url="
+        "https://oauth2.example.com/oauth2/auth",
+    )
+    public = one(manifests, "Ingress", "paceline").obj
+    gateway = one(manifests, "Ingress", "paceline-auth-gateway").obj
+    assert gateway["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/auth-url": "https://oauth2.example.com/oauth2/auth"
     }
+    assert "nginx.ingress.kubernetes.io/auth-url" not in public["metadata"]["annotations"]
+    # Unset fields follow the shared ingress values: class, hosts, TLS.
+    assert gateway["spec"]["ingressClassName"] == "nginx"
+    assert gateway["spec"]["tls"] == public["spec"]["tls"]
+    (rule,) = gateway["spec"]["rules"]
+    assert rule["host"] == "fit.example.com"
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/auth"
+    assert path["backend"]["service"] == {"name": "paceline-auth-gateway", "port": {"number": 8080}}
+
+
+def test_the_gateway_can_have_its_own_host_which_its_public_url_follows(helm: Helm) -> None:
+    manifests = helm.render(
+        "everything",
+        "--set",
+        "gateway.ingress.hosts={admin.example.com}",
+        "--set",
+        "gateway.ingress.tls[0].secretName=admin-tls",
+        "--set",
+        "gateway.ingress.tls[0].hosts={admin.example.com}",
+    )
+    gateway = one(manifests, "Ingress", "paceline-auth-gateway").obj
+    assert [r["host"] for r in gateway["spec"]["rules"]] == ["admin.example.com"]
+    public = one(manifests, "Ingress", "paceline").obj
+    assert [r["host"] for r in public["spec"]["rules"]] == ["fit.example.com"]
+    env = env_of(_container(manifests, "Deployment", "paceline-auth-gateway"))
+    assert env["PACELINE_PUBLIC_URL"]["value"] == "https://admin.example.com"
+    off = helm.render("everything", "--set", "gateway.ingress.enabled=false")
+    assert not find(off, "Ingress", "paceline-auth-gateway")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -353,15 +414,21 @@ def test_service_policies_allow_dns_redis_https_and_the_api_only(render) -> None
         spec = one(manifests, "NetworkPolicy", name).obj["spec"]
         ports = sorted((p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"])
         assert ports == sorted(
-            [(53, "UDP"), (53, "TCP"), (6379, "TCP"), (443, "TCP"), (443, "TCP"), (6443, "TCP")]
+            [(53, "UDP"), (53, "TCP"), (6379, "TCP"), (443, "TCP"), (6443, "TCP")]
         )
-    ingress = one(manifests, "NetworkPolicy", "paceline-activity-api").obj["spec"]["ingress"]
-    namespaces = {
-        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for peer in ingress[0]["from"]
-        if "namespaceSelector" in peer
-    }
-    assert namespaces == {"ingress-nginx", "monitoring"}
+    for name in ("paceline-activity-api", "paceline-auth-gateway"):
+        http, metrics = one(manifests, "NetworkPolicy", name).obj["spec"]["ingress"]
+        assert http["ports"] == [{"port": "http", "protocol": "TCP"}]
+        namespaces = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in http["from"]
+            if "namespaceSelector" in peer
+        }
+        assert namespaces == {"ingress-nginx"}, "Prometheus is not let onto the service port"
+        assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+        assert metrics["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ], "only Prometheus reaches the metrics port; the ingress controller does not"
     refresher = one(manifests, "NetworkPolicy", "paceline-token-refresher").obj["spec"]
     assert refresher["ingress"] == []
 
@@ -416,3 +483,44 @@ def test_helm_test_pods_check_readyz_without_curl(render) -> None:
         service = pod.name.removesuffix("-test")
         assert f"http://{service}:8080/readyz" in container["command"][2]
         assert pod.obj["spec"]["restartPolicy"] == "Never"
+
+
+def test_default_policies_admit_common_ingress_controllers_and_monitoring_namespaces(
+    render,
+) -> None:
+    policy = one(render("default"), "NetworkPolicy", "paceline-activity-api").obj["spec"]
+    http, metrics = policy["ingress"]
+
+    def namespaces(rule: dict[str, Any]) -> set[str]:
+        return {
+            name
+            for peer in rule["from"]
+            for expression in peer.get("namespaceSelector", {}).get("matchExpressions", [])
+            for name in expression["values"]
+        }
+
+    assert {"ingress-nginx", "traefik", "kube-system"} <= namespaces(http)
+    assert "monitoring" not in namespaces(http)
+    assert "monitoring" in namespaces(metrics)
+    assert "ingress-nginx" not in namespaces(metrics)
+
+
+@pytest.mark.parametrize("component", ["activity-api", "auth-gateway"])
+def test_metrics_have_their_own_port_on_the_pod_and_the_service(render, component: str) -> None:
+    manifests = render("default")
+    name = f"paceline-{component}"
+    container = next(containers(one(manifests, "Deployment", name)))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == 8080 and ports["metrics"] not in (8080, None)
+    assert env_of(container)["PACELINE_METRICS_PORT"]["value"] == str(ports["metrics"])
+    service_ports = {p["name"]: p for p in one(manifests, "Service", name).obj["spec"]["ports"]}
+    assert service_ports["metrics"]["targetPort"] == "metrics"
+    assert service_ports["metrics"]["port"] == ports["metrics"]
+    # The ingress routes only the service port.
+    ingress = one(render("everything"), "Ingress", "paceline").obj
+    backends = {
+        p["backend"]["service"]["port"]["number"]
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert ports["metrics"] not in backends

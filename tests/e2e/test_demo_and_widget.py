@@ -89,11 +89,11 @@ def test_make_demo_serves_the_summary_and_the_widget(demo: DemoStack) -> None:
     assert gateway.status_code == 200
 
 
-def test_widget_weighs_under_10_kb_gzipped(demo: DemoStack) -> None:
+def test_widget_weighs_under_6_kb_gzipped(demo: DemoStack) -> None:
     script = requests.get(
         demo.urls["widget demo"].replace("/widget/demo", "/widget.js"), timeout=10
     )
-    assert len(gzip.compress(script.content, 9)) < 10 * 1024
+    assert len(gzip.compress(script.content, 9)) < 6 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,34 @@ def test_widget_shows_the_latest_activity_and_year_to_date(
     ytd_text = f"{round(ytd_km):,} km" if ytd_km >= 100 else f"{ytd_km:.1f} km"
     assert ytd_text in text
     assert "Powered by Strava" in text
+    # Strava's brand guidelines: links back to Strava read "View on Strava".
+    view = page.evaluate(
+        "(() => { const a = document.querySelector('#widget-default').shadowRoot"
+        ".querySelector('a.view'); return a && [a.textContent, a.href]; })()"
+    )
+    assert view == ["View on Strava", summary["latest_activity"]["url"]]
     page.screenshot(path=str(output_dir / "widget-ready.png"), full_page=True)
+    page.close()
+
+
+def test_strava_embed_layout_hands_the_latest_public_activity_to_stravas_embed(
+    browser: Any, demo: DemoStack
+) -> None:
+    summary = requests.get(demo.urls["summary JSON"], timeout=10).json()
+    page = open_widget(browser, demo, "#widget-embed")
+    placed = page.evaluate(
+        "(() => { const w = document.querySelector('#widget-embed');"
+        " const p = w.querySelector('.strava-embed-placeholder');"
+        " const s = w.querySelector('script');"
+        " return p && [p.dataset.embedType, p.dataset.embedId, s && s.src,"
+        " w.shadowRoot.textContent.includes('Powered by Strava')]; })()"
+    )
+    assert placed == [
+        "activity",
+        str(summary["latest_activity"]["id"]),
+        "https://strava-embeds.com/embed.js",
+        True,
+    ]
     page.close()
 
 

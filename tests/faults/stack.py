@@ -98,6 +98,7 @@ class Service:
     url: str
     log_path: Path
     workers: int
+    metrics_url: str = ""
 
     def worker_pids(self) -> set[int]:
         return process_children(self.process.pid)
@@ -134,10 +135,12 @@ def start_service(
     """``gunicorn --config python:<module>.gunicorn_conf "<module>.app:create_app()"``."""
     module = service.replace("-", "_")
     port = port or free_port()
+    metrics_port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
     env = {
         **env,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PACELINE_METRICS_PORT": str(metrics_port),
         "GUNICORN_WORKERS": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(directory / f"prom-{service}"),
     }
@@ -154,7 +157,14 @@ def start_service(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    handle = Service(service, process, f"http://127.0.0.1:{port}", log_path, workers)
+    handle = Service(
+        service,
+        process,
+        f"http://127.0.0.1:{port}",
+        log_path,
+        workers,
+        f"http://127.0.0.1:{metrics_port}",
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -275,7 +275,7 @@ def test_no_secret_reaches_a_log_line_a_metric_or_a_response(
     for path in ("/healthz", "/readyz", "/openapi.json"):
         collected.keep(browser.get(gateway.url + path, timeout=10))
     metrics = [
-        collected.keep(requests.get(f"{service.url}/metrics", timeout=10)).text
+        collected.keep(requests.get(f"{service.metrics_url}/metrics", timeout=10)).text
         for service in (gateway, api)
     ]
     time.sleep(0.5)  # the last log lines flushed

@@ -360,6 +360,22 @@ def test_images_are_non_root_without_build_tools_or_pip(engine: None, service: s
     assert found == "[] []", found
 
 
+def test_the_four_images_share_every_layer_but_their_virtualenv(engine: None) -> None:
+    # One Dockerfile: the base and the runtime stage (user, directories) are the same layers in
+    # every image, so the images cannot drift; only the service's virtualenv differs.
+    layers = {
+        service: json.loads(
+            podman("image", "inspect", "--format", "{{json .RootFS.Layers}}", image(service)).stdout
+        )
+        for service in SERVICES
+    }
+    shared = layers[SERVICES[0]][:-1]
+    assert shared
+    for service in SERVICES:
+        assert layers[service][:-1] == shared, service
+    assert len({layers[service][-1] for service in SERVICES}) == len(SERVICES)
+
+
 def test_gunicorn_starts_without_control_socket_errors(stack: Stack) -> None:
     for name in ("activity-api", "auth-gateway"):
         logs = podman("logs", f"{stack.prefix}-{name}")

@@ -141,6 +141,11 @@ random value and the first upgrade would roll every pod (issue 15). */ -}}
 {{- end -}}
 {{- end -}}
 
+{{/* Secret of the Fernet key: encryption.existingSecret, else the generated `<fullname>-encryption`. */}}
+{{- define "paceline.encryptionSecretName" -}}
+{{- .Values.encryption.existingSecret | default (printf "%s-encryption" (include "paceline.fullname" .)) -}}
+{{- end -}}
+
 {{/* Redis URL without the password (PACELINE_REDIS_URL). */}}
 {{- define "paceline.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
@@ -216,14 +221,16 @@ sandbox
 {{- end -}}
 {{- end -}}
 
-{{/* PACELINE_PUBLIC_URL: gateway.publicUrl, else the first ingress host, else the port-forward URL. */}}
+{{/* PACELINE_PUBLIC_URL: gateway.publicUrl, else the first host of the gateway's Ingress
+(gateway.ingress.hosts, else ingress.hosts), else the port-forward URL. */}}
 {{- define "paceline.publicUrl" -}}
+{{- $hosts := .Values.gateway.ingress.hosts | default .Values.ingress.hosts -}}
 {{- if .Values.gateway.publicUrl -}}
 {{- .Values.gateway.publicUrl | trimSuffix "/" -}}
-{{- else if and .Values.ingress.enabled .Values.ingress.hosts -}}
-{{- $host := first .Values.ingress.hosts -}}
+{{- else if and .Values.ingress.enabled $hosts -}}
+{{- $host := first $hosts -}}
 {{- $tls := false -}}
-{{- range .Values.ingress.tls -}}
+{{- range (.Values.gateway.ingress.tls | default .Values.ingress.tls) -}}
 {{- if has $host (.hosts | default list) -}}{{- $tls = true -}}{{- end -}}
 {{- end -}}
 {{- printf "%s://%s" (ternary "https" "http" $tls) $host -}}
@@ -243,6 +250,25 @@ authenticating proxy is trusted (gateway.trustedAuthHeader).
 {{- include "paceline.componentName" (dict "ctx" . "component" "auth-gateway") -}}
 {{- else if include "paceline.adminPasswordGenerated" . -}}
 {{- include "paceline.componentName" (dict "ctx" . "component" "admin") -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The trusted auth-proxy header needs proof that a request came through the proxy (a shared
+secret the proxy adds) and the admins' identities; renders nothing, fails clearly otherwise.
+*/}}
+{{- define "paceline.trustedProxyCheck" -}}
+{{- $g := .Values.gateway -}}
+{{- if $g.trustedAuthHeader -}}
+{{- if not (or $g.trustedProxy.secret $g.trustedProxy.existingSecret) -}}
+{{- fail "gateway.trustedAuthHeader needs gateway.trustedProxy.secret or gateway.trustedProxy.existingSecret: a shared secret (at least 32 characters) your auth proxy adds to every request in the gateway.trustedProxy.header header, so a forged identity header is refused. See the chart README, \"The gateway behind an auth proxy\"" -}}
+{{- end -}}
+{{- if and $g.trustedProxy.secret (lt (len $g.trustedProxy.secret) 32) -}}
+{{- fail "gateway.trustedProxy.secret must be at least 32 characters (e.g. openssl rand -base64 32)" -}}
+{{- end -}}
+{{- if not $g.adminEmails -}}
+{{- fail "gateway.trustedAuthHeader needs gateway.adminEmails: the identities (as the proxy's header carries them) that are paceline admins" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -301,13 +327,11 @@ ConfigMap (envFrom) plus values that come from Secrets and the downward API.
     secretKeyRef:
       name: {{ include "paceline.stravaSecretName" . }}
       key: {{ include "paceline.stravaClientSecretKey" . }}
-{{- with .Values.encryption.existingSecret }}
 - name: PACELINE_ENCRYPTION_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: {{ $.Values.encryption.existingSecretKey }}
-{{- end }}
+      name: {{ include "paceline.encryptionSecretName" . }}
+      key: {{ ternary .Values.encryption.existingSecretKey "encryption-key" (not (empty .Values.encryption.existingSecret)) }}
 {{- end -}}
 
 {{/* envFrom block pointing at the shared ConfigMap. */}}

@@ -42,31 +42,44 @@ egress:
       - port: 8090
         protocol: TCP
   {{- end }}
-  # HTTPS to the provider (Strava).
+  {{- $egress := .Values.networkPolicy.egress }}
+  {{- $https := $egress.httpsCidrs }}
+  {{- $kubePorts := list }}
+  {{- range $egress.kubeApiPorts }}
+  {{- if eq (int .) 443 }}
+  {{- $https = concat $https $egress.kubeApiCidrs | uniq }}
+  {{- else }}
+  {{- $kubePorts = append $kubePorts (int .) }}
+  {{- end }}
+  {{- end }}
+  # HTTPS (443, in one rule): the provider (Strava) and the Kubernetes API behind its Service.
   - to:
-      {{- range .Values.networkPolicy.egress.httpsCidrs }}
+      {{- range $https }}
       - ipBlock:
           cidr: {{ . }}
       {{- end }}
     ports:
       - port: 443
         protocol: TCP
-  # The Kubernetes API (get/patch of the tokens Secret).
+  {{- if $kubePorts }}
+  # The Kubernetes API on its endpoints' own ports (get/patch of the tokens Secret).
   - to:
-      {{- range .Values.networkPolicy.egress.kubeApiCidrs }}
+      {{- range $egress.kubeApiCidrs }}
       - ipBlock:
           cidr: {{ . }}
       {{- end }}
     ports:
-      {{- range .Values.networkPolicy.egress.kubeApiPorts }}
+      {{- range $kubePorts }}
       - port: {{ . }}
         protocol: TCP
       {{- end }}
+  {{- end }}
 {{- end -}}
 
 {{/*
-NetworkPolicy of an HTTP service (activity-api, auth-gateway): http from the
-configured peers (anyone by default) and from this release's pods; service egress.
+NetworkPolicy of an HTTP service (activity-api, auth-gateway): http from the ingress
+controller (networkPolicy.ingressFrom; empty = anyone) and this release's pods; the
+metrics port from networkPolicy.metricsFrom only (empty = anyone); service egress.
 Usage: include "paceline.httpServiceNetworkPolicy" (dict "ctx" $ "component" "activity-api")
 */}}
 {{- define "paceline.httpServiceNetworkPolicy" -}}
@@ -90,10 +103,14 @@ spec:
       {{- with .ctx.Values.networkPolicy.ingressFrom }}
       from:
         {{- toYaml . | nindent 8 }}
-        {{- with $.ctx.Values.networkPolicy.metricsFrom }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
         {{- include "paceline.releasePeer" $.ctx | nindent 8 }}
+      {{- end }}
+    - ports:
+        - port: metrics
+          protocol: TCP
+      {{- with .ctx.Values.networkPolicy.metricsFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
       {{- end }}
   {{- include "paceline.serviceEgress" .ctx | nindent 2 }}
 {{- end }}

@@ -1,5 +1,6 @@
 {{/*
-ClusterIP-style Service of a component, port named http.
+ClusterIP-style Service of a component, port named http (and metrics, when the
+component serves /metrics on its own port: values.service.metricsPort).
 Usage: include "paceline.service" (dict "ctx" $ "component" "activity-api" "values" .Values.activityApi)
 */}}
 {{- define "paceline.service" -}}
@@ -21,6 +22,12 @@ spec:
       port: {{ .values.service.port }}
       targetPort: http
       protocol: TCP
+    {{- with .values.service.metricsPort }}
+    - name: metrics
+      port: {{ . }}
+      targetPort: metrics
+      protocol: TCP
+    {{- end }}
   selector:
     {{- include "paceline.selectorLabels" . | nindent 4 }}
 {{- end -}}

@@ -44,6 +44,7 @@ def gunicorn_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
         {
             "PACELINE_REDIS_URL": redis_server.url,
             "PACELINE_LOG_LEVEL": "WARNING",
+            "PACELINE_METRICS_PORT": str(free_port()),
             "GUNICORN_WORKERS": "4",
             "GUNICORN_ACCESS_LOG": "0",
             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
@@ -138,7 +139,9 @@ def test_fifty_concurrent_misses_across_four_workers_build_once(
     }
     assert len(served_by) >= 2, served_by
     assert str(process.pid) not in served_by  # the master imports the app but serves nothing
-    metrics = requests.get(f"{url}/metrics", timeout=5).text
+    assert requests.get(f"{url}/metrics", timeout=5).status_code == 404
+    metrics_url = f"http://127.0.0.1:{env['PACELINE_METRICS_PORT']}/metrics"
+    metrics = requests.get(metrics_url, timeout=5).text
     assert 'paceline_summary_builds_total{provider="strava",result="built",trigger="miss"} 1.0' in (
         metrics
     )

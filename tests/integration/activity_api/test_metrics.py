@@ -30,7 +30,8 @@ def test_metrics_cover_the_flow_without_account_ids(harness: Harness) -> None:
     )
     h.consumer.run_once(block_ms=10)
 
-    text = h.client.get("/metrics").get_data(as_text=True)
+    metrics_port = f"http://localhost:{h.runtime.settings.metrics_port}"
+    text = h.client.get("/metrics", base_url=metrics_port).get_data(as_text=True)
     samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
     names = {s.name for s in samples}
     for expected in (

@@ -23,7 +23,6 @@ from tests.integration.activity_api.conftest import (
 # Not JSON API operations: Prometheus text, the description itself, static files and the
 # widget's script and demo page.
 UNDOCUMENTED = {
-    "/metrics",
     "/openapi.json",
     "/static/<path:filename>",
     "/widget.js",

@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
+from paceline.upstream import PermanentError
+
 from tests.fixtures.sandbox import SandboxFactory, SandboxHandle
 from tests.integration.activity_api.conftest import Harness, HarnessFactory, make_athlete
 
@@ -84,3 +87,31 @@ def test_budget_of_20_per_window(
     assert max(per_window.values()) <= LIMIT
     assert sandbox.calls()["rate_limited"] == 0
     assert "429" not in sandbox.calls()["by_status"]
+
+
+def test_a_subscription_call_is_a_read_for_both_strava_and_the_governor(
+    harness: Harness,
+) -> None:
+    api = harness.summaries.api
+    with pytest.raises(PermanentError):
+        api.delete_subscription(999)  # a DELETE: Strava counts it in the read bucket too
+
+    ours = api.governor.snapshot()
+    theirs = harness.sandbox.rate_usage()["usage"][harness.sandbox.client_id]
+    assert ours["read"]["15min"][0] == 1 and ours["overall"]["15min"][0] == 1
+    assert theirs["read"] == "1,1" and theirs["overall"] == "1,1"
+
+
+def test_a_refused_request_counts_towards_the_day_for_strava_and_the_governor(
+    harness: Harness,
+) -> None:
+    account = harness.connect(make_athlete(harness.sandbox))
+    harness.sandbox.set_rate_usage(read=(100, 500))  # the read quarter hour is full
+
+    refused = harness.client.get(f"/v1/strava/athletes/{account}/summary")
+
+    assert refused.status_code == 503
+    theirs = harness.sandbox.rate_usage()["usage"][harness.sandbox.client_id]
+    ours = harness.summaries.api.governor.snapshot()
+    assert theirs["read"] == "100,501"  # the 429 still counted towards the day
+    assert ours["read"]["daily"][0] == 501

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from tests.integration.activity_api.conftest import ORIGIN, Harness, HarnessFactory, make_athlete
 
 BUILD_WITH_PHOTO = {
@@ -236,3 +239,28 @@ def test_without_a_subscription_the_short_freshness_holds(harness_factory: Harne
     h.advance(h.runtime.settings.summary_fresh_seconds + 1)
     assert h.client.get(path).get_json()["meta"]["stale"] is True
     assert h.summaries.wait_idle()
+
+
+def test_a_hidden_start_time_is_served_as_its_day_only(harness: Harness) -> None:
+    athlete = harness.sandbox.add_athlete(
+        firstname="Wes", lastname="Coast", timezone="America/Los_Angeles"
+    )
+    account = harness.connect(int(athlete["id"]))
+    # Yesterday evening in Los Angeles is already today in UTC.
+    now = int(harness.sandbox.now())
+    start = now - now % 86400 + 2 * 3600 - 86400  # 02:00 UTC yesterday
+    harness.sandbox.add_activity(
+        int(account), name="Quiet run", start_date=start, hide_start_time=True
+    )
+
+    latest = harness.client.get(f"/v1/strava/athletes/{account}/summary").get_json()[
+        "latest_activity"
+    ]
+
+    zone = ZoneInfo("America/Los_Angeles")
+    local_day = dt.datetime.fromtimestamp(start, zone).date().isoformat()
+    assert local_day != dt.datetime.fromtimestamp(start, dt.UTC).date().isoformat()
+    assert latest["name"] == "Quiet run"
+    assert latest["start_time_hidden"] is True
+    assert latest["start_time_local"] is None
+    assert latest["start_date_local"] == local_day

@@ -8,7 +8,7 @@ import time
 from paceline import keys
 from paceline.credential import Credential
 
-from tests.integration.activity_api.conftest import Harness, make_athlete
+from tests.integration.activity_api.conftest import Harness, HarnessFactory, make_athlete
 
 
 def spoil_access_token(h: Harness, account: str) -> Credential:
@@ -91,3 +91,36 @@ def test_a_request_never_waits_for_another_processs_refresh(harness: Harness) ->
 
     harness.runtime.locks.release(lease)
     assert harness.client.get(f"/v1/strava/athletes/{account}/summary").status_code == 200
+
+
+def test_a_missing_scope_marks_needs_reauth_without_any_refresh(harness: Harness) -> None:
+    account = harness.connect(make_athlete(harness.sandbox), scope="read")
+    path = f"/v1/strava/athletes/{account}/summary"
+
+    first = harness.client.get(path)
+
+    assert first.status_code == 503
+    assert first.get_json()["error"] == "account_unavailable"
+    assert harness.sandbox.calls()["by_endpoint"].get("POST /oauth/token", 0) == 0  # no loop
+    credential = harness.runtime.store.get("strava", account)
+    assert credential is not None and credential.state.value == "needs_reauth"
+    assert credential.last_error == "scope_missing: reconnect and grant activity:read"
+    calls = harness.total_api_calls()
+    harness.advance(3600)
+    assert harness.client.get(path).status_code == 503
+    assert harness.total_api_calls() == calls  # needs_reauth: Strava is not asked again
+
+
+def test_a_wrong_client_secret_blames_no_account_when_activity_api_refreshes(
+    harness_factory: HarnessFactory,
+) -> None:
+    good = harness_factory()
+    account = good.connect(make_athlete(good.sandbox), expires_in=30)  # about to expire
+    wrong = harness_factory(good.sandbox, strava_client_secret="rotated-away")
+
+    answer = wrong.client.get(f"/v1/strava/athletes/{account}/summary")
+
+    assert answer.status_code == 503
+    assert good.sandbox.calls()["by_endpoint"].get("POST /oauth/token", 0) == 1  # no retry
+    credential = good.runtime.store.get("strava", account)
+    assert credential is not None and credential.state.value == "active"

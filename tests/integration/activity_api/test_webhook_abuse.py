@@ -59,7 +59,8 @@ def deauthorization(owner: int | str, subscription_id: int = SUBSCRIPTION_ID) ->
 
 
 def outcome_count(h: Harness, kind: str, result: str) -> float:
-    text = h.client.get("/metrics").get_data(as_text=True)
+    metrics_port = f"http://localhost:{h.runtime.settings.metrics_port}"
+    text = h.client.get("/metrics", base_url=metrics_port).get_data(as_text=True)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if (
@@ -253,7 +254,10 @@ def test_a_secret_path_closes_the_public_one(harness_factory: HarnessFactory) ->
     secret_path = callback_path(h.runtime.settings)
     assert secret_path.startswith("/webhooks/strava/") and PATH_SECRET not in secret_path
     assert h.client.post("/webhooks/strava", json=event(account)).status_code == 404
-    assert h.client.post("/webhooks/strava/guess", json=event(account)).status_code == 404
+    guessed = h.client.post("/webhooks/strava/guess", json=event(account))
+    nowhere = h.client.post("/no/such/path", json=event(account))
+    assert guessed.status_code == nowhere.status_code == 404
+    assert guessed.get_data() == nowhere.get_data()  # a wrong token looks like no route at all
     assert h.client.get("/webhooks/strava", query_string={"hub.challenge": "x"}).status_code == 404
     assert h.runtime.redis.xlen(STREAM) == 0
     assert h.client.post(secret_path, json=event(account)).status_code == 200
@@ -321,3 +325,14 @@ def test_a_flood_keeps_the_stream_under_its_bound(harness: Harness) -> None:
     )
     assert length <= STREAM_MAXLEN + 100
     assert used <= STREAM_BOUND_BYTES
+
+
+def test_the_secret_path_never_reaches_a_log_line(harness_factory: HarnessFactory) -> None:
+    from paceline.log import redact
+
+    h = harness_factory(webhook_path_secret=PATH_SECRET)
+    path = callback_path(h.runtime.settings)
+    token = path.rsplit("/", 1)[1]
+    access_line = f'127.0.0.1 - - "POST {path} HTTP/1.1" 200 22'  # gunicorn's access log
+    assert token not in redact(access_line)
+    assert PATH_SECRET not in redact(f"secret={PATH_SECRET}")

@@ -274,3 +274,25 @@ def test_stopping_an_idle_consumer_leaves_its_read_and_what_it_returns_to_others
     pending = harness.runtime.redis.xpending(STREAM, GROUP)
     assert pending["pending"] == 1  # ...but delivered to it and left for reclaiming
     assert {c["name"] for c in pending["consumers"]} == {b"exiting"}
+
+
+def test_an_event_meeting_a_running_build_is_retried_soon_not_after_the_cooldown(
+    harness: Harness,
+) -> None:
+    from activity_api.summaries import build_lock_name
+
+    h = harness
+    account = h.connect(make_athlete(h.sandbox, photos_on_latest=0))
+    path = f"/v1/strava/athletes/{account}/summary"
+    h.client.get(path)
+    added = h.sandbox.add_activity(int(account), name="Intervals")
+    lease = h.summaries.locks.try_acquire(build_lock_name(account))  # a read's refresh runs
+    assert lease is not None
+    h.client.post("/webhooks/strava", json=event(account, object_id=added["id"]))
+    h.consumer.run_once(block_ms=10)
+    assert h.client.get(path).get_json()["latest_activity"]["name"] != "Intervals"
+    h.summaries.locks.release(lease)
+
+    h.advance(6)  # the retry, well inside the 60 s rebuild cooldown
+    h.consumer.run_once(block_ms=10)
+    assert h.client.get(path).get_json()["latest_activity"]["name"] == "Intervals"

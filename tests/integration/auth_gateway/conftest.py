@@ -45,7 +45,10 @@ def gateway_factory(
         runtime = make_runtime(clock=clock, **settings)
         app = create_app(runtime=runtime)
         app.testing = True
-        return Gateway(app, app.test_client(), runtime, sandbox, mirror_dir)
+        gateway = Gateway(app, app.test_client(), runtime, sandbox, mirror_dir)
+        # The code exchange's retry waits on the sandbox's clock, not for real.
+        app.extensions["auth_gateway.flow"].sleep = gateway.sleep
+        return gateway
 
     return build
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -49,6 +49,12 @@ class Gateway:
     runtime: Runtime
     sandbox: SandboxHandle
     mirror_dir: Path
+    slept: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        """The gateway's injected sleeper: recorded, and the sandbox's clock moves instead."""
+        self.slept.append(seconds)
+        self.sandbox.advance(seconds)
 
     # --- requests through the gateway, as the browser at PUBLIC_URL would make them -----------
     def get(self, url: str, *, admin: bool = True, **kwargs: Any) -> TestResponse:

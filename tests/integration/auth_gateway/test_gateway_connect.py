@@ -49,7 +49,7 @@ def test_connect_stores_the_credential_in_redis_and_mirror_and_the_status_page_l
     params = query(authorize_url)
     assert authorize_url.startswith(gateway.sandbox.url + "/oauth/authorize?")
     assert params["redirect_uri"] == f"{GATEWAY}/callback/strava"
-    assert params["scope"] == "read,activity:read"
+    assert params["scope"] == "read,activity:read_all"  # privacy events by default
     assert params["approval_prompt"] == "auto"
     assert len(params["state"]) >= 32
     ttl = gateway.runtime.redis.ttl(state_key("strava", params["state"]))
@@ -62,9 +62,11 @@ def test_connect_stores_the_credential_in_redis_and_mirror_and_the_status_page_l
     name = f"{athlete['firstname']} {athlete['lastname']}"
     assert f"Connected strava account {athlete['id']} ({name})" in text
     assert "renews it from" in text
+    assert "Private and followers-only activities are never shown" in text
+    assert "leaves it at once (privacy event)" in text
     [credential] = gateway.stored()
     assert credential.account_id == str(athlete["id"])
-    assert set(credential.scopes) >= {"read", "activity:read"}
+    assert set(credential.scopes) == {"read", "activity:read_all"}
     assert credential.state.value == "active"
     [mirrored] = gateway.mirrored()
     assert (mirrored.account_id, mirrored.version) == (credential.account_id, credential.version)
@@ -239,6 +241,19 @@ def test_scope_check_accepts_read_all_for_read(gateway: Gateway) -> None:
     assert "activity:read_all" in gateway.stored()[0].scopes
 
 
+def test_unticking_private_activities_still_connects_with_the_capped_freshness(
+    gateway: Gateway,
+) -> None:
+    gateway.sandbox.configure(grant_scope="read,activity:read")
+    page = gateway.connect()
+    assert page.status_code == 200
+    assert "leaves it within 1h 00m (activity:read_all not granted)" in page.get_data(as_text=True)
+    assert gateway.stored()[0].scopes == ("activity:read", "read")
+    status = gateway.get(f"{PREFIX}/").get_data(as_text=True)
+    assert "within 1h 00m (activity:read_all not granted)" in status
+    assert "private and followers-only activities are never shown" in status
+
+
 def test_required_scopes_follow_the_setting(gateway_factory: GatewayFactory) -> None:
     gateway = gateway_factory(
         strava_scopes="read,activity:read_all", strava_required_scopes="activity:read_all"
@@ -247,6 +262,31 @@ def test_required_scopes_follow_the_setting(gateway_factory: GatewayFactory) -> 
     response = gateway.connect()
     assert response.status_code == 400
     assert "activity:read_all" in response.get_data(as_text=True)
+    assert_nothing_stored(gateway)
+
+
+def test_a_code_strava_is_not_ready_for_is_exchanged_again_after_two_seconds(
+    gateway: Gateway,
+) -> None:
+    gateway.sandbox.configure(code_ready_seconds=2)
+
+    page = gateway.connect()
+
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert gateway.slept == [2.0]  # one retry, about two seconds later
+    assert gateway.token_posts() == 2
+    assert len(gateway.stored()) == 1
+
+
+def test_a_code_still_refused_after_the_retry_fails_cleanly(gateway: Gateway) -> None:
+    gateway.sandbox.configure(code_ready_seconds=30)
+
+    page = gateway.connect()
+
+    assert page.status_code == 400
+    assert "refused the authorization code" in page.get_data(as_text=True)
+    assert gateway.slept == [2.0]  # one retry only
+    assert gateway.token_posts() == 2
     assert_nothing_stored(gateway)
 
 

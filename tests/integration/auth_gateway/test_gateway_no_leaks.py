@@ -49,7 +49,7 @@ def every_route(gateway: Gateway) -> list[TestResponse]:
 
     keep(gateway.get(f"{PREFIX}/healthz"))
     keep(gateway.get(f"{PREFIX}/readyz"))
-    keep(gateway.get("/metrics"))
+    keep(gateway.client.get("/metrics", base_url="http://localhost:9090"))
     keep(gateway.get(f"{PREFIX}/openapi.json"))
     # import: success, refusal, and junk — the token only ever in the body
     keep(gateway.post(f"{PREFIX}/import/strava", json={"refresh_token": imported["refresh_token"]}))

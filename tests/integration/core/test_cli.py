@@ -25,7 +25,16 @@ from tests.integration.core.fake_strava import FakeStrava
 TOKEN = "ref-f00dfeed0123456789abcdef01234567"
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
 Cli = Callable[..., tuple[int, str, str]]
-HEADERS = ["PROVIDER", "ACCOUNT", "NAME", "STATE", "EXPIRES", "SCOPES", "LAST REFRESH"]
+HEADERS = [
+    "PROVIDER",
+    "ACCOUNT",
+    "NAME",
+    "STATE",
+    "EXPIRES",
+    "SCOPES",
+    "LAST REFRESH",
+    "PRIVATE HIDDEN",
+]
 
 
 def paceline_command() -> list[str]:
@@ -144,6 +153,8 @@ def test_status_lists_accounts_as_a_table(cli: Cli, redis_client: redis.Redis) -
     assert ada.startswith("strava")
     for text in ("Ada Lovelace", "active", "in 3h 02m", "activity:read,read", "10m ago"):
         assert text in ada
+    # Connected without activity:read_all: no privacy events, so the freshness cap says when.
+    assert "within 1h 00m (activity:read_all not granted)" in ada
     lost = next(r for r in rows if " 7 " in r)
     for text in ("needs_reauth", "expired 2h 00m ago", "never"):
         assert text in lost
@@ -167,6 +178,7 @@ def test_status_json_is_machine_readable(cli: Cli, redis_client: redis.Redis) ->
         "expires",
         "scopes",
         "last_refresh",
+        "privacy",
     }
     assert json.loads(cli("status", "--json", "--provider", "fitbit")[1]) == []
 
@@ -317,3 +329,38 @@ def test_interrupted_import_resumes_without_burning_the_rotated_token(
     code, out, _ = cli("status", "--json")
     (row,) = json.loads(out)
     assert row["account"] == "42" and row["state"] == "active"
+
+
+def test_status_says_whether_tokens_are_encrypted_at_rest(
+    cli: Cli, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    from cryptography.fernet import Fernet
+
+    seed(redis_client)  # written before any key was set
+    code, out, err = cli("status")
+    assert code == 0, err
+    assert "tokens at rest: NOT encrypted in Redis and the file mirror" in out
+    key = Fernet.generate_key().decode()
+    code, out, err = cli("status", PACELINE_ENCRYPTION_KEY=key)
+    assert code == 0, err
+    assert "tokens at rest: encrypted in Redis and the file mirror (Fernet, 1 key)" in out
+    assert "2 record(s) still in plain text until their next write" in out
+
+
+def test_reencrypt_seals_every_record_with_the_first_key(
+    cli: Cli, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    from cryptography.fernet import Fernet
+
+    seed(redis_client)
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    assert cli("reencrypt", PACELINE_ENCRYPTION_KEY=old)[0] == 0
+    code, out, err = cli("reencrypt", PACELINE_ENCRYPTION_KEY=f"{new},{old}")
+    assert code == 0, err
+    assert "re-encrypted 2 credential(s)" in out and "(Fernet, 2 keys, the first encrypts)" in out
+    assert "plain text" not in out
+    code, out, err = cli("status", PACELINE_ENCRYPTION_KEY=new)  # the old key is dropped
+    assert code == 0, err
+    assert "Ada Lovelace" in out
+    for path in (tmp_path / "secrets").glob("*.json"):
+        assert "ref-" not in path.read_text(), "the mirror was rewritten too"

@@ -25,6 +25,7 @@ from paceline.runtime import build_runtime
 from paceline.settings import load_settings
 from paceline.store import TokenStore
 from paceline.upstream import (
+    ApplicationRejected,
     PermanentError,
     RateLimitReport,
     TransientError,
@@ -253,9 +254,37 @@ def test_bad_client_credentials_are_permanent(
     fake_strava.accept_refresh_token(REFRESH)
     wrong = strava_at(fake_strava.url, fake_strava)
     wrong = Provider(**{**wrong.__dict__, "client_id": "9999"})
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(ApplicationRejected) as caught:
         OAuthClient(wrong).refresh(REFRESH)
     assert caught.value.reason == "Application:client_id:invalid"
+    assert caught.value.setting == "PACELINE_STRAVA_CLIENT_ID"
+
+
+def test_wrong_client_secret_is_the_applications_error_naming_the_secret_setting(
+    oauth: OAuthClient, fake_strava: FakeStrava
+) -> None:
+    # Real Strava's answer to a wrong or rotated client secret.
+    fake_strava.answer_next(
+        401,
+        {
+            "message": "Authorization Error",
+            "errors": [{"resource": "Application", "field": "", "code": "invalid"}],
+        },
+    )
+    with pytest.raises(ApplicationRejected) as caught:
+        oauth.refresh(REFRESH)
+    assert caught.value.setting == "PACELINE_STRAVA_CLIENT_SECRET"
+    assert "PACELINE_STRAVA_CLIENT_SECRET" in str(caught.value)
+    assert fake_strava.client_secret not in str(caught.value)
+
+
+def test_a_refused_athlete_token_is_not_an_application_error(
+    oauth: OAuthClient, fake_strava: FakeStrava
+) -> None:
+    fake_strava.answer_next(400, STRAVA_BAD_REFRESH)
+    with pytest.raises(PermanentError) as caught:
+        oauth.refresh(REFRESH)
+    assert not isinstance(caught.value, ApplicationRejected)
 
 
 # --- client authentication ---------------------------------------------------------------------
@@ -307,7 +336,7 @@ def test_authorize_url_carries_state_scopes_and_pkce_only_where_supported(
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == fake_strava.url
     query = parse_qs(parts.query)
-    assert query["state"] == ["st4te"] and query["scope"] == ["read,activity:read"]
+    assert query["state"] == ["st4te"] and query["scope"] == ["read,activity:read_all"]
     assert query["approval_prompt"] == ["auto"] and query["response_type"] == ["code"]
     assert "code_challenge" not in query  # Strava does not do PKCE
     assert fake_strava.client_secret not in url

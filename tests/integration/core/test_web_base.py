@@ -50,10 +50,12 @@ def client(make_runtime: RuntimeFactory) -> FlaskClient:
     return tiny_app(make_runtime()).test_client()
 
 
-def metrics_of(
-    client: FlaskClient, path: str = "/metrics"
-) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = client.get(path)
+METRICS_PORT = f"http://localhost:{load_settings().metrics_port}"
+
+
+def metrics_of(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A scrape as Prometheus makes it: ``/metrics`` on the metrics port."""
+    response = client.get("/metrics", base_url=METRICS_PORT)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     samples = {}
@@ -81,7 +83,8 @@ def test_readyz_is_503_when_redis_is_down() -> None:
     assert response.status_code == 503
     assert response.json == {"status": "not ready", "reason": "redis unreachable"}
     assert client.get("/healthz").status_code == 200, "alive even when not ready"
-    assert client.get("/metrics").status_code == 200, "a scrape does not fail with Redis"
+    scrape = client.get("/metrics", base_url=METRICS_PORT)
+    assert scrape.status_code == 200, "a scrape does not fail with Redis"
 
 
 def test_readyz_is_503_while_draining(make_runtime: RuntimeFactory) -> None:
@@ -179,11 +182,16 @@ def test_unexpected_errors_are_a_generic_json_500(client: FlaskClient) -> None:
 def test_app_is_served_at_the_root_and_under_the_path_prefix(
     make_runtime: RuntimeFactory,
 ) -> None:
-    client = tiny_app(make_runtime(path_prefix="/api")).test_client()
+    runtime = make_runtime(path_prefix="/api", strava_client_id="1", strava_client_secret="s")
+    client = tiny_app(runtime).test_client()
     for path in ("/healthz", "/api/healthz", "/readyz", "/api/readyz"):
         assert client.get(path).status_code == 200, path
-    assert client.get("/api/metrics").status_code == 200
     assert client.get("/api/whoami").json == {"service_runtime": "True"}
+    for path in ("/metrics", "/api/metrics"):
+        hidden = client.get(path)
+        assert hidden.status_code == 404 and hidden.json is not None, path
+    assert client.get("/api/metrics", base_url=METRICS_PORT).status_code == 404
+    assert ("paceline_tokens", (("provider", "strava"), ("state", "active"))) in metrics_of(client)
     assert client.get("/apihealthz").status_code == 404, "the prefix is a whole path segment"
     missing = client.get("/api/nope")
     assert missing.status_code == 404 and missing.json is not None

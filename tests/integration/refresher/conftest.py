@@ -26,6 +26,7 @@ import pytest
 import redis
 from paceline.clock import ManualClock
 from paceline.credential import Credential
+from paceline.crypto import codec_from_settings
 from paceline.log import RedactionFilter, make_formatter
 from paceline.mirror import FileMirror, SecretMirror
 from paceline.runtime import Runtime, build_runtime
@@ -73,7 +74,7 @@ class StravaSetup:
             redis_client=self.redis_server.client(),
             mirror=mirror
             if mirror is not None
-            else (None if kube else FileMirror(self.mirror_dir)),
+            else (None if kube else FileMirror(self.mirror_dir, codec_from_settings(settings))),
             clock=self.clock,
             kube_api=kube,
         )
@@ -181,7 +182,9 @@ def scrape_metrics(runtime: Runtime) -> str:
     from paceline.web.app import create_base_app
 
     app = create_base_app(__name__, "refresher-test", runtime)
-    response = app.test_client().get("/metrics")
+    response = app.test_client().get(
+        "/metrics", base_url=f"http://localhost:{runtime.settings.metrics_port}"
+    )
     assert response.status_code == 200
     return response.get_data(as_text=True)
 

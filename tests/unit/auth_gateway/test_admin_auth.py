@@ -5,6 +5,7 @@ from __future__ import annotations
 import auth_gateway.auth as auth_module
 import pytest
 from flask import Flask
+from paceline.settings import ConfigError
 
 from tests.integration.auth_gateway.gateway import ADMIN, ADMIN_PASSWORD, basic
 from tests.unit.auth_gateway.conftest import AppFactory
@@ -49,28 +50,84 @@ def test_only_callback_and_health_are_open(app: Flask) -> None:
     assert client.get("/nothing-here").status_code == 401  # no probing for what exists
 
 
-def test_metrics_are_open_on_the_service_port_but_not_through_the_prefix(app: Flask) -> None:
+def test_metrics_answer_only_on_the_metrics_port(app: Flask) -> None:
     client = app.test_client()
-    assert client.get("/metrics").status_code == 200
-    assert client.get("/auth/metrics").status_code == 401
+    for path in ("/metrics", "/auth/metrics"):
+        assert client.get(path).status_code == 404, path
+        assert client.get(path, headers=ADMIN).status_code == 404, "not even for the admin"
+    scrape = client.get("/metrics", base_url="http://localhost:9090")
+    assert scrape.status_code == 200
+    assert "paceline_tokens" in scrape.get_data(as_text=True)
+    assert client.get("/auth/", base_url="http://localhost:9090").status_code == 404
+
+
+PROXY_SECRET = "proxy-secret-for-tests-xxxxxxxxxxxxxxxxxxxx"
+PROXIED = {"trusted_proxy_secret": PROXY_SECRET, "admin_emails": "Owner@Example.com"}
+PROOF = {"X-Paceline-Proxy-Secret": PROXY_SECRET}
 
 
 def test_trusted_header_is_ignored_unless_enabled(make_app: AppFactory) -> None:
     header = {"X-Auth-Request-Email": "owner@example.com"}
-    assert make_app().test_client().get(PAGE, headers=header).status_code == 401
-    enabled = make_app(trusted_auth_header="X-Auth-Request-Email").test_client()
-    assert enabled.get(PAGE, headers=header).status_code == 200
+    assert make_app().test_client().get(PAGE, headers={**header, **PROOF}).status_code == 401
+    enabled = make_app(trusted_auth_header="X-Auth-Request-Email", **PROXIED).test_client()
+    assert enabled.get(PAGE, headers={**header, **PROOF}).status_code == 200
     assert enabled.get(PAGE, headers={"X-Auth-Request-Email": " "}).status_code == 401
     assert enabled.get(PAGE, headers=ADMIN).status_code == 200  # Basic still works
 
 
+def test_trusted_header_without_the_proxy_secret_is_refused(make_app: AppFactory) -> None:
+    client = make_app(trusted_auth_header="X-Auth-Request-Email", **PROXIED).test_client()
+    header = {"X-Auth-Request-Email": "owner@example.com"}
+    for proof in ({}, {"X-Paceline-Proxy-Secret": "guess"}, {"X-Paceline-Proxy-Secret": ""}):
+        response = client.get(PAGE, headers={**header, **proof})
+        assert response.status_code == 403, proof
+        assert PROXY_SECRET not in response.get_data(as_text=True)
+    # A forged identity header is refused even next to a valid password: no fall-through.
+    assert client.get(PAGE, headers={**header, **ADMIN}).status_code == 403
+
+
+def test_only_listed_admins_pass_the_proxy(make_app: AppFactory) -> None:
+    client = make_app(trusted_auth_header="X-Auth-Request-Email", **PROXIED).test_client()
+    stranger = {"X-Auth-Request-Email": "someone@example.com", **PROOF}
+    response = client.get(PAGE, headers=stranger)
+    assert response.status_code == 403
+    assert "not as a paceline admin" in response.get_data(as_text=True)
+    owner = {"X-Auth-Request-Email": "OWNER@example.com", **PROOF}
+    assert client.get(PAGE, headers=owner).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"trusted_auth_header": "X-Auth-Request-Email"}, "PACELINE_TRUSTED_PROXY_SECRET"),
+        (
+            {"trusted_auth_header": "X-Auth-Request-Email", "trusted_proxy_secret": PROXY_SECRET},
+            "PACELINE_ADMIN_EMAILS",
+        ),
+        ({**PROXIED, "trusted_proxy_secret": "short"}, "PACELINE_TRUSTED_PROXY_SECRET"),
+    ],
+)
+def test_a_trusted_header_without_proof_or_admins_fails_at_start(
+    make_app: AppFactory, overrides: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        make_app(**overrides)
+
+
 def test_proxy_only_setup_answers_403_without_the_header(make_app: AppFactory) -> None:
-    client = make_app(admin_password_hash="", trusted_auth_header="X-Forwarded-User").test_client()
+    client = make_app(
+        admin_password_hash="",
+        trusted_auth_header="X-Forwarded-User",
+        trusted_proxy_secret=PROXY_SECRET,
+        admin_emails="me@example.com",
+    ).test_client()
     response = client.get("/auth/")
     assert response.status_code == 403
     assert "auth proxy" in response.get_data(as_text=True)
     assert "WWW-Authenticate" not in response.headers
-    assert client.get(PAGE, headers={"X-Forwarded-User": "me"}).status_code == 200
+    assert (
+        client.get(PAGE, headers={"X-Forwarded-User": "me@example.com", **PROOF}).status_code == 200
+    )
 
 
 def test_no_admin_configured_is_a_clear_403_not_a_password_prompt(make_app: AppFactory) -> None:

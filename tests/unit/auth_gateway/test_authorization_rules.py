@@ -87,3 +87,14 @@ def test_binding_cookie_signed_with_another_key_is_forged() -> None:
     with pytest.raises(AuthorizationRejected) as forged:
         binding(clock, "b" * 40).open(sealed)
     assert forged.value.reason == "forged_cookie"
+
+
+def test_only_stravas_authorization_code_invalid_is_worth_a_retry() -> None:
+    from auth_gateway.authorization import code_not_ready
+    from paceline.upstream import ApplicationRejected, PermanentError, TransientError
+
+    assert code_not_ready(PermanentError("x", reason="AuthorizationCode:code:invalid"))
+    assert not code_not_ready(PermanentError("x", reason="invalid_grant"))
+    assert not code_not_ready(PermanentError("x", reason="AuthorizationCode:code:missing"))
+    assert not code_not_ready(ApplicationRejected("x", reason="Application::invalid", setting="S"))
+    assert not code_not_ready(TransientError("x"))

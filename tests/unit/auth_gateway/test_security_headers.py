@@ -14,6 +14,7 @@ REQUESTS = [
     ("GET", "/auth/openapi.json", ADMIN),
     ("GET", "/auth/healthz", {}),
     ("GET", "/metrics", {}),
+    ("GET", "/auth/metrics", ADMIN),
     ("GET", "/auth/connect/strava", ADMIN),
     ("GET", "/auth/callback/strava?state=x&code=y", {}),
     ("POST", "/auth/import/strava", ADMIN),

@@ -45,6 +45,11 @@ def config_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
         ("PACELINE_PATH_PREFIX", "api"),
         ("PACELINE_STRAVA_REFRESH_LEAD_SECONDS", "-5"),
         ("PACELINE_PROVIDERS", "{not json"),
+        ("PACELINE_WEBHOOK_PATH_SECRET", "short"),
+        ("PACELINE_WEBHOOK_RATE_LIMIT", "lots"),
+        ("PACELINE_WEBHOOK_RATE_LIMIT", "120 per minute"),
+        ("PACELINE_WEBHOOK_COOLDOWN_SECONDS", "0"),
+        ("PACELINE_WEBHOOK_GRANT_CHECK_SECONDS", "-1"),
     ],
 )
 def test_bad_variable_fails_with_one_line_naming_it(
@@ -52,6 +57,11 @@ def test_bad_variable_fails_with_one_line_naming_it(
 ) -> None:
     message = config_error(monkeypatch, **{variable: value})
     assert message.startswith(variable), message
+
+
+def test_a_short_webhook_path_secret_is_not_echoed_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = config_error(monkeypatch, PACELINE_WEBHOOK_PATH_SECRET="tiny-secret")
+    assert "tiny-secret" not in message and "16 characters" in message
 
 
 def test_bad_value_is_not_echoed_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +136,7 @@ def test_defaults_need_no_environment() -> None:
     assert settings.secret_name == "paceline-tokens"
     assert settings.secret_dir == Path(".paceline/secrets")
     assert settings.strava_refresh_lead_seconds == 70 * 60
-    assert settings.strava_scopes == "read,activity:read"
+    assert settings.strava_scopes == "read,activity:read_all"
     assert settings.encryption_key is None
     assert settings.providers == {}
     assert settings.log_level == "INFO" and settings.log_format == "json"
@@ -188,3 +198,7 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError):
         settings.redis_url = "redis://other:6379/0"  # type: ignore[misc]
+
+
+def test_summaries_are_kept_seven_days_by_default() -> None:
+    assert load_settings().summary_keep_seconds == 7 * 86400

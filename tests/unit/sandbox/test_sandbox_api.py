@@ -261,3 +261,28 @@ def test_stats_of_another_athlete_are_forbidden(sandbox_app: Flask) -> None:
 
     assert response.status_code == 403
     assert response.json["message"] == "Forbidden"
+
+
+def test_a_hidden_start_time_is_the_local_day_at_midnight_plus_one_second(
+    sandbox_app: Flask,
+) -> None:
+    client = sandbox_app.test_client()
+    # 2026-03-02 02:00 UTC is 2026-03-01 18:00 in Los Angeles: the local day is the 1st.
+    start = calendar.timegm((2026, 3, 2, 2, 0, 0))
+    created = client.post(
+        "/_sandbox/athletes/1001/activities",
+        json={"start_date": start, "timezone": "America/Los_Angeles", "hide_start_time": True},
+    ).json
+    shown = client.post(
+        "/_sandbox/athletes/1001/activities",
+        json={"start_date": start, "timezone": "America/Los_Angeles"},
+    ).json
+
+    detail = get(client, f"/activities/{created['id']}", token(client)).json
+    listed = {a["id"]: a for a in every_activity(client, token(client))}
+
+    for body in (detail, listed[created["id"]]):
+        assert body["start_date"] == "2026-03-01T00:00:01Z"
+        assert body["start_date_local"] == "2026-03-01T00:00:01Z"
+    assert listed[shown["id"]]["start_date"] == "2026-03-02T02:00:00Z"
+    assert listed[shown["id"]]["start_date_local"] == "2026-03-01T18:00:00Z"

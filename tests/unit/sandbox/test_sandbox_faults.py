@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from flask import Flask
@@ -60,16 +58,33 @@ def test_malformed_fault_answers_200_with_broken_json(sandbox_app: Flask) -> Non
         response.get_json(force=True)
 
 
-def test_latency_fault_delays_then_answers_normally(sandbox_app: Flask) -> None:
+def record_hangs(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The seconds each request is held by a fault (counted, not timed); it still waits."""
+    faults = app.extensions["sandbox"].faults
+    hang = faults.hang
+    held: list[float] = []
+
+    def recording_hang(seconds: float) -> None:
+        held.append(seconds)
+        hang(seconds)
+
+    monkeypatch.setattr(faults, "hang", recording_hang)
+    return held
+
+
+def test_latency_fault_delays_then_answers_normally(
+    sandbox_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = sandbox_app.test_client()
     access = token(client)
     add_fault(client, match="*", latency_ms=200, times=1)
+    held = record_hangs(sandbox_app, monkeypatch)
 
-    started = time.monotonic()
     response = client.get("/api/v3/athlete", headers=bearer(access))
+    again = client.get("/api/v3/athlete", headers=bearer(access))
 
-    assert time.monotonic() - started >= 0.2
-    assert response.status_code == 200
+    assert held == [0.2]  # the first request only (times=1)
+    assert (response.status_code, again.status_code) == (200, 200)
 
 
 def test_fault_method_filter_and_listing_and_clearing(sandbox_app: Flask) -> None:
@@ -112,14 +127,17 @@ def test_rate_limit_is_checked_before_faults(sandbox_app_factory: object) -> Non
     assert client.get("/_sandbox/faults").json[0]["applied"] == 1
 
 
-def test_timeout_fault_hangs_then_closes_without_an_answer(sandbox: SandboxHandle) -> None:
+def test_timeout_fault_hangs_then_closes_without_an_answer(
+    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sandbox.fault("/oauth/token", timeout=True, hang_seconds=0.3, times=1)
+    assert sandbox.app is not None
+    held = record_hangs(sandbox.app, monkeypatch)
 
-    started = time.monotonic()
     with pytest.raises(requests.ConnectionError):
         requests.post(f"{sandbox.url}/oauth/token", data={}, timeout=5)
 
-    assert time.monotonic() - started >= 0.3
+    assert held == [0.3]
     assert requests.post(f"{sandbox.url}/oauth/token", data={}, timeout=5).status_code == 400
     assert sandbox.calls()["by_status"] == {"400": 1, "timeout": 1}
 

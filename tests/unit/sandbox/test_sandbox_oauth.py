@@ -243,10 +243,38 @@ def test_wrong_client_secret_is_401_with_stravas_body(
 
     assert response.status_code == 401
     assert response.json == {
-        "message": "Bad Request",
-        "errors": [{"resource": "Application", "field": "client_secret", "code": "invalid"}],
+        "message": "Authorization Error",
+        "errors": [{"resource": "Application", "field": "", "code": "invalid"}],
     }
     assert exchange(client, code).status_code == 200  # a failed client auth does not burn it
+
+
+def test_wrong_client_secret_on_refresh_keeps_the_refresh_token_valid(
+    sandbox_app_factory: Callable[..., Flask],
+) -> None:
+    client = sandbox_app_factory(auto_approve=True).test_client()
+    issued = exchange(client, get_code(client)).json
+    form = {"client_id": "12345", "grant_type": "refresh_token"}
+    form["refresh_token"] = issued["refresh_token"]
+
+    refused = client.post("/oauth/token", data={**form, "client_secret": "rotated-away"})
+    accepted = client.post("/oauth/token", data={**form, "client_secret": SECRET})
+
+    assert refused.status_code == 401
+    assert refused.json["errors"][0]["resource"] == "Application"
+    assert accepted.status_code == 200
+
+
+def test_unknown_client_id_is_400_naming_the_application_client_id(sandbox_app: Flask) -> None:
+    response = sandbox_app.test_client().post(
+        "/oauth/token",
+        data={"client_id": "999", "client_secret": SECRET, "grant_type": "refresh_token"},
+    )
+
+    assert response.status_code == 400
+    assert response.json["errors"] == [
+        {"resource": "Application", "field": "client_id", "code": "invalid"}
+    ]
 
 
 def test_missing_fields_are_named(sandbox_app: Flask) -> None:
@@ -272,3 +300,17 @@ def test_deauthorize_needs_a_valid_token(sandbox_app: Flask) -> None:
 
     assert response.status_code == 401
     assert response.json["message"] == "Authorization Error"
+
+
+def test_a_code_not_ready_yet_is_refused_without_being_burnt(
+    sandbox_app_factory: Callable[..., Flask],
+) -> None:
+    client = sandbox_app_factory(auto_approve=True, code_ready_seconds=2).test_client()
+    code = get_code(client)
+
+    early = exchange(client, code)
+    client.post("/_sandbox/clock", json={"advance_seconds": 2})
+    later = exchange(client, code)
+
+    assert early.status_code == 400 and early.json == INVALID_CODE
+    assert later.status_code == 200

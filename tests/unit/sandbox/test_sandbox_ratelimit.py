@@ -52,15 +52,21 @@ def test_every_api_answer_carries_the_four_headers_in_stravas_format(
         assert usage(answer) == (f"{number},{number}", f"{number},{number}")
 
 
-def test_gets_count_in_both_buckets_other_methods_only_overall(sandbox_app: Flask) -> None:
+def test_every_non_upload_request_counts_in_both_buckets_uploads_only_overall(
+    sandbox_app: Flask,
+) -> None:
+    # developers.strava.com/docs/rate-limits: "non-upload" is every endpoint but creating an
+    # activity, uploading a file and uploading media.
     client = sandbox_app.test_client()
     good = token(client)
     client.get("/api/v3/athlete", headers=bearer(good))
 
     post = client.post("/api/v3/push_subscriptions", data={})
+    upload = client.post("/api/v3/uploads", headers=bearer(good))
 
     assert post.status_code == 400
-    assert usage(post) == ("2,2", "1,1")
+    assert usage(post) == ("2,2", "2,2")  # a POST that is no upload is a "read"
+    assert usage(upload) == ("3,3", "2,2")
 
 
 def test_oauth_endpoints_are_not_rate_limited(sandbox_app: Flask) -> None:
@@ -107,7 +113,7 @@ def test_daily_window_survives_short_window_resets(
     assert last.headers["X-ReadRateLimit-Usage"] == "1,3"
 
 
-def test_over_the_read_limit_answers_429_and_is_not_counted(
+def test_over_the_read_limit_answers_429_and_counts_towards_the_day_only(
     sandbox_app_factory: Callable[..., Flask],
 ) -> None:
     client = sandbox_app_factory(rate_limit_read="2,10", window_seconds=60).test_client()
@@ -118,16 +124,22 @@ def test_over_the_read_limit_answers_429_and_is_not_counted(
 
     refused = client.get("/api/v3/athlete", headers=bearer(good))
     write = client.post("/api/v3/push_subscriptions", data={})
+    upload = client.post("/api/v3/uploads", headers=bearer(good))
 
     assert refused.status_code == 429
     assert refused.json == RATE_LIMITED
     assert refused.headers["X-ReadRateLimit-Limit"] == "2,10"
-    assert usage(refused) == ("2,2", "2,2")
-    assert write.status_code == 400  # the overall bucket still has room for a non-GET
-    assert usage(write) == ("3,3", "2,2")
+    # "requests violating the short term limit will still count toward the long term limit"
+    assert usage(refused) == ("2,3", "2,3")
+    assert write.status_code == 429  # not an upload: the read bucket is full for it too
+    assert usage(write) == ("2,4", "2,4")
+    assert upload.status_code != 429  # an upload uses the overall bucket only
+    assert usage(upload) == ("3,5", "2,4")
     at(client, BOUNDARY + 61)
-    assert client.get("/api/v3/athlete", headers=bearer(good)).status_code == 200
-    assert client.get("/_sandbox/calls").json["rate_limited"] == 1
+    after = client.get("/api/v3/athlete", headers=bearer(good))
+    assert after.status_code == 200
+    assert usage(after) == ("1,6", "1,5")
+    assert client.get("/_sandbox/calls").json["rate_limited"] == 2
 
 
 def test_over_the_daily_overall_limit_refuses_writes_too(
@@ -139,7 +151,7 @@ def test_over_the_daily_overall_limit_refuses_writes_too(
     response = client.post("/api/v3/push_subscriptions", data={})
 
     assert response.status_code == 429
-    assert usage(response)[0] == "3,3"
+    assert usage(response)[0] == "3,4"  # refused, and counted towards the day
 
 
 def test_limits_are_per_application(sandbox_app_factory: Callable[..., Flask]) -> None:

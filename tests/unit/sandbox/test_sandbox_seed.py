@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from provider_sandbox import polyline, seed
+
+from tests.fixtures.work import lines_executed
 
 NOW = 1_750_000_000.0  # mid-June 2025
 DAY = 86400
@@ -77,11 +78,14 @@ def test_polylines_start_at_the_start_latlng() -> None:
         assert abs(points[0][1] - activity.start_latlng[1]) < 1e-4
 
 
-def test_generation_is_fast() -> None:
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        seed.generate(42, 2, NOW)
-        timings.append(time.perf_counter() - started)
+def test_generation_work_grows_linearly_with_the_activities() -> None:
+    # Counted, not timed (~30 ms on a laptop): the Python lines run per generated activity
+    # stay the same from one athlete to three, so the sandbox starts as fast with more.
+    (_, one), lines_one = lines_executed(lambda: seed.generate(42, 1, NOW))
+    (_, three), lines_three = lines_executed(lambda: seed.generate(42, 3, NOW))
 
-    assert min(timings) < 0.1  # ~30 ms on a laptop; generous for slow CI
+    per_activity_one = lines_one / len(one)
+    per_activity_three = lines_three / len(three)
+    assert len(three) > len(one)
+    assert per_activity_three < 1.25 * per_activity_one
+    assert per_activity_one < 2000  # ~850 today

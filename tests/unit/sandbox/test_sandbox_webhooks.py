@@ -198,7 +198,7 @@ def test_deauthorize_sends_the_athlete_event(
 def test_failed_automatic_deliveries_are_retried(
     sandbox_app_factory: Callable[..., Flask], webhook_receiver: WebhookReceiver
 ) -> None:
-    client = sandbox_app_factory(webhook_retries=3).test_client()
+    client = sandbox_app_factory(webhook_retries=2).test_client()
     subscribe(client, webhook_receiver)
     webhook_receiver.statuses = [500, 503]
 
@@ -211,3 +211,89 @@ def test_failed_automatic_deliveries_are_retried(
     assert delivery["delivered"] is True
     assert [a["status"] for a in delivery["attempts"]] == [500, 503, 200]
     assert deliveries["pending"] == 0
+
+
+def test_an_athlete_revoking_on_strava_kills_every_token_and_sends_the_event(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    access = client.post("/_sandbox/tokens", json={"athlete_id": 1002}).json["access_token"]
+
+    revoked = client.post("/_sandbox/athletes/1002/revoke", json={})
+
+    assert revoked.json["revoked"] is True
+    (event,) = webhook_receiver.wait_for(1)
+    assert event["updates"] == {"authorized": "false"} and event["owner_id"] == 1002
+    refused = client.get("/api/v3/athlete", headers=bearer(access))
+    assert refused.status_code == 401
+    assert refused.json["errors"][0]["resource"] == "Athlete"
+
+
+def test_a_revocation_whose_event_is_lost_still_kills_the_tokens(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    issued = client.post("/_sandbox/tokens", json={"athlete_id": 1002}).json
+
+    client.post("/_sandbox/athletes/1002/revoke", json={"emit_webhook": False})
+
+    refresh = client.post(
+        "/oauth/token",
+        data={**CREDS, "grant_type": "refresh_token", "refresh_token": issued["refresh_token"]},
+    )
+    assert refresh.status_code == 400
+    assert client.get("/api/v3/athlete", headers=bearer(issued["access_token"])).status_code == 401
+    deliveries = client.get("/_sandbox/webhooks/deliveries").json
+    assert deliveries["deliveries"] == []
+
+
+def test_privacy_changes_reach_only_apps_granted_activity_read_all(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    client.post("/_sandbox/tokens", json={"athlete_id": 1001, "scope": "read,activity:read"})
+    activity = client.post("/_sandbox/athletes/1001/activities", json={}).json["id"]
+
+    client.patch(f"/_sandbox/activities/{activity}", json={"private": True, "emit_webhook": True})
+    client.patch(
+        f"/_sandbox/activities/{activity}",
+        json={"private": False, "name": "Renamed", "emit_webhook": True},
+    )
+
+    # The privacy-only change is not sent at all; with a title change only the title is.
+    deliveries = client.get("/_sandbox/webhooks/deliveries", query_string={"wait": 5}).json
+    assert [d["event"]["updates"] for d in deliveries["deliveries"]] == [{"title": "Renamed"}]
+
+
+def test_privacy_changes_reach_apps_granted_activity_read_all(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    client.post("/_sandbox/tokens", json={"athlete_id": 1001, "scope": "read,activity:read_all"})
+    activity = client.post("/_sandbox/athletes/1001/activities", json={}).json["id"]
+
+    client.patch(f"/_sandbox/activities/{activity}", json={"private": True, "emit_webhook": True})
+
+    (event,) = webhook_receiver.wait_for(1)
+    assert event["updates"] == {"private": "true"}
+
+
+def test_an_event_is_attempted_at_most_three_times(
+    sandbox_app: Flask, webhook_receiver: WebhookReceiver
+) -> None:
+    client = sandbox_app.test_client()
+    subscribe(client, webhook_receiver)
+    webhook_receiver.statuses = [500, 500, 500, 200]
+
+    client.post("/_sandbox/athletes/1001/activities", json={"emit_webhook": True})
+
+    deliveries = client.get("/_sandbox/webhooks/deliveries", query_string={"wait": 5}).json
+    (delivery,) = deliveries["deliveries"]
+    assert [a["status"] for a in delivery["attempts"]] == [500, 500, 500]
+    assert delivery["delivered"] is False
+    too_many = client.post("/_sandbox/config", json={"webhook_retries": 3})
+    assert too_many.status_code == 400

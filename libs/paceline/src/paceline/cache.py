@@ -27,7 +27,8 @@ from paceline import keys
 from paceline.clock import Clock
 from paceline.erasure import ERASURES_KEY
 
-# KEYS: summary hash, credential hash. ARGV: body, fetched_at, generation, ttl seconds.
+# KEYS: summary hash, credential hash. ARGV: body, fetched_at, generation, ttl seconds,
+# privacy_events ("1" when the provider reports the account's privacy changes, else "0").
 # Returns 1 when stored, 0 when the credential is gone, -1 when a newer result is already there.
 _PUT = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
@@ -36,7 +37,8 @@ if tonumber(ARGV[2]) < fetched then return -1 end
 local clean = tonumber(redis.call('HGET', KEYS[1], 'clean_gen') or '0')
 local gen = tonumber(ARGV[3])
 if gen < clean then gen = clean end
-redis.call('HSET', KEYS[1], 'body', ARGV[1], 'fetched_at', ARGV[2], 'clean_gen', gen)
+redis.call('HSET', KEYS[1], 'body', ARGV[1], 'fetched_at', ARGV[2], 'clean_gen', gen,
+  'privacy_events', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
@@ -53,6 +55,9 @@ class CachedSummary:
     raw: bytes  # the JSON body exactly as stored: readers that rendered it before skip parsing
     fetched_at: float
     dirty: bool
+    # Whether privacy changes of the account arrive as events (False: capped freshness; also
+    # for entries stored before this was recorded).
+    privacy_events: bool = False
 
     @cached_property
     def body(self) -> Mapping[str, Any]:
@@ -75,17 +80,18 @@ class Lookup:
     entry: CachedSummary | None
 
 
-_FIELDS = ["body", "fetched_at", "dirty_gen", "clean_gen"]
+_FIELDS = ["body", "fetched_at", "dirty_gen", "clean_gen", "privacy_events"]
 
 
 def _entry(fields: list[Any]) -> CachedSummary | None:
-    body, fetched_at, dirty_gen, clean_gen = fields
+    body, fetched_at, dirty_gen, clean_gen, privacy_events = fields
     if body is None or fetched_at is None:
         return None
     return CachedSummary(
         raw=body if isinstance(body, bytes) else str(body).encode(),
         fetched_at=float(fetched_at),
         dirty=int(dirty_gen or 0) > int(clean_gen or 0),
+        privacy_events=privacy_events in (b"1", "1"),
     )
 
 
@@ -119,7 +125,7 @@ class SummaryCache:
         client: redis.Redis,
         clock: Clock,
         *,
-        keep_seconds: int = 30 * 86400,
+        keep_seconds: int = 7 * 86400,
         memo_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
     ):
@@ -194,8 +200,10 @@ class SummaryCache:
         *,
         fetched_at: float,
         generation: int,
+        privacy_events: bool = True,
     ) -> bool:
-        """Store a build's result; False if the credential is gone or newer data is there."""
+        """Store a build's result; False if the credential is gone or newer data is there.
+        ``privacy_events``: the provider reports the account's privacy changes as events."""
         stored = self._put(
             keys=[summary_key(provider, account_id), keys.credential_key(provider, account_id)],
             args=[
@@ -203,6 +211,7 @@ class SummaryCache:
                 repr(float(fetched_at)),
                 generation,
                 self.keep_seconds,
+                "1" if privacy_events else "0",
             ],
         )
         self._changed(provider, account_id)

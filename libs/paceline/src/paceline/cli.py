@@ -14,13 +14,15 @@ from typing import TypeAlias
 
 import redis
 
+from paceline import keys
 from paceline.connect import ImportFailed, import_refresh_token
 from paceline.credential import Credential
-from paceline.crypto import TokenDecryptError
+from paceline.crypto import TokenDecryptError, split_keys
 from paceline.keys import InvalidIdentifier
 from paceline.lock import LockBusy
 from paceline.log import setup_logging
 from paceline.mirror import MirrorError
+from paceline.privacy import privacy_text
 from paceline.providers import UnknownProvider
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import ConfigError, load_settings
@@ -46,7 +48,9 @@ def expires_text(credential: Credential, now: float) -> str:
     return f"in {human_duration(left)}" if left >= 0 else f"expired {human_duration(left)} ago"
 
 
-def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str, str]]:
+def status_rows(
+    credentials: Sequence[Credential], now: float, privacy_cap_seconds: float = 3600
+) -> list[dict[str, str]]:
     return [
         {
             "provider": c.provider,
@@ -55,6 +59,7 @@ def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str,
             "state": c.state.value,
             "expires": expires_text(c, now),
             "scopes": ",".join(c.scopes) or "-",
+            "privacy": privacy_text(c.provider, c.scopes, privacy_cap_seconds),
             "last_refresh": (
                 f"{human_duration(now - c.last_refresh_at)} ago" if c.last_refresh_at else "never"
             ),
@@ -79,19 +84,58 @@ STATUS_HEADERS = {
     "expires": "EXPIRES",
     "scopes": "SCOPES",
     "last_refresh": "LAST REFRESH",
+    "privacy": "PRIVATE HIDDEN",
 }
+
+
+def encryption_text(runtime: Runtime) -> str:
+    """Whether tokens are encrypted at rest, where, and how many records are not yet."""
+    key = runtime.settings.encryption_key
+    mirror = runtime.store.mirror.name
+    where = "Redis" if mirror == "none" else f"Redis and the {mirror} mirror"
+    if key is None:
+        return (
+            f"tokens at rest: NOT encrypted in {where} "
+            "(set PACELINE_ENCRYPTION_KEY; the Helm chart generates one)"
+        )
+    count = len(split_keys(key.get_secret_value()))
+    keys_text = f"{count} keys, the first encrypts" if count > 1 else "1 key"
+    plain = runtime.store.plaintext_records()
+    pending = f"; {plain} record(s) still in plain text until their next write" if plain else ""
+    return f"tokens at rest: encrypted in {where} (Fernet, {keys_text}){pending}"
 
 
 def cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     runtime.store.ensure_restored()
     credentials = runtime.store.list(args.provider)
-    rows = status_rows(credentials, runtime.clock.now())
+    rows = status_rows(
+        credentials, runtime.clock.now(), runtime.settings.summary_privacy_fresh_seconds
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
-    elif not rows:
+        return 0
+    if not rows:
         print("no connected accounts (connect one with the auth-gateway or `paceline import`)")
     else:
         print(render_table(rows, STATUS_HEADERS))
+    print(encryption_text(runtime))
+    return 0
+
+
+def cmd_reencrypt(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Write every credential again: sealed with the first key in Redis and the mirror (after
+    adding a key in front for rotation, or after switching encryption on)."""
+    runtime.store.ensure_restored()
+    rewritten = 0
+    for provider, account in runtime.store.members():
+        # Under the refresh lock: a refresh in flight must never lose its rotated token to us.
+        with runtime.locks.hold(keys.lock_key(provider, account), wait_seconds=15) as lease:
+            current = runtime.store.get(provider, account)
+            if current is None:
+                continue
+            runtime.store.save(current, expected_version=current.version, fence=lease.fence)
+            rewritten += 1
+    print(f"re-encrypted {rewritten} credential(s) with the first key; {encryption_text(runtime)}")
     return 0
 
 
@@ -127,6 +171,14 @@ def build_parser(
     status.add_argument("--provider", help="only this provider")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
+
+    reencrypt = sub.add_parser(
+        "reencrypt",
+        help="write every credential again, sealed with the first PACELINE_ENCRYPTION_KEY",
+        description="After putting a new key first in PACELINE_ENCRYPTION_KEY (new,old), run "
+        "this once; then the old key can be dropped.",
+    )
+    reencrypt.set_defaults(handler=cmd_reencrypt)
 
     imp = sub.add_parser(
         "import",

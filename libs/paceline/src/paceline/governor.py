@@ -12,7 +12,8 @@ replica and the token-refresher draw from the same 15-minute and daily windows, 
   the usage and limits from every response's headers: the provider's count includes apps'
   calls from processes we do not know about, so it wins whenever it is higher than ours; ours
   stays when higher, because it includes calls still in flight;
-* a 429 closes the exhausted window until it resets;
+* a 429 closes the exhausted window until it resets; the refused request stays counted (Strava
+  counts it towards the daily limit too);
 * priorities: an interactive cache miss may use the whole limit, background refreshes stop a
   reserve short of it and prefetches two reserves short, so visitors are served first.
 
@@ -78,6 +79,20 @@ class WindowPlan:
         """Seconds from ``now`` until ``window`` resets (the next aligned boundary)."""
         length = self.length(window)
         return (self.index(window, now) + 1) * length - now
+
+
+# Strava's read ("non-upload") bucket covers every endpoint but creating an activity, uploading a
+# file and uploading media (developers.strava.com/docs/rate-limits): a POST or DELETE to any
+# other endpoint (push subscriptions, say) is a "read" too. paceline uploads nothing.
+_UPLOAD_PATHS = ("/activities", "/uploads")
+
+
+def counts_as_read(method: str, path: str) -> bool:
+    """Whether a request to ``path`` (under /api/v3) counts in the read bucket."""
+    if method.upper() != "POST":
+        return True
+    trimmed = path.rstrip("/")
+    return not (trimmed in _UPLOAD_PATHS or trimmed.endswith("/media"))
 
 
 def app_key(app_id: str) -> str:
@@ -215,7 +230,8 @@ class RateGovernor:
 
     @staticmethod
     def _buckets(read: bool) -> tuple[str, ...]:
-        """A GET counts against both buckets, anything else only against ``overall``."""
+        """A non-upload request (``read``) counts against both buckets, an upload only against
+        ``overall`` (see :func:`counts_as_read`)."""
         return BUCKETS if read else ("overall",)
 
     # --- feedback from the provider ------------------------------------------------------------

@@ -40,14 +40,17 @@ SPORT_TYPES: dict[str, frozenset[str]] = {
 _FAMILY_OF = {sport: family for family, sports in SPORT_TYPES.items() for sport in sports}
 
 
-def local_day(activity: Mapping[str, Any]) -> dt.date | None:
-    start = activity.get("start_time_local")
-    if not isinstance(start, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(start).date()
-    except ValueError:
-        return None
+def view_day(activity: Mapping[str, Any]) -> dt.date | None:
+    """The local day of a served activity: from its start time, or, when the athlete hides the
+    start time, from the day alone (``start_date_local``)."""
+    for name in ("start_time_local", "start_date_local"):
+        value = activity.get(name)
+        if isinstance(value, str) and value:
+            try:
+                return dt.date.fromisoformat(value[:10])
+            except ValueError:
+                continue
+    return None
 
 
 def week_start(day: dt.date) -> dt.date:
@@ -73,7 +76,7 @@ def weekly(
         for name in ("all", *SPORT_FAMILIES)
     }
     for activity in activities:
-        day = local_day(activity)
+        day = view_day(activity)
         position = index.get(week_start(day)) if day is not None else None
         if position is None:
             continue
@@ -121,7 +124,7 @@ def streaks(
     days = sorted(
         {
             d
-            for d in (local_day(a) for a in activities)
+            for d in (view_day(a) for a in activities)
             if d is not None and d <= today and (known_since is None or d >= known_since)
         }
     )

@@ -10,6 +10,9 @@ _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" would 
 CREDENTIAL_INDEX = f"{NAMESPACE}:index:credentials"
 MIRROR_PENDING = f"{NAMESPACE}:mirror:pending"
 RESTORED_MARKER = f"{NAMESPACE}:meta:restored"
+# Credential counts by "provider|state", kept by the store's write scripts (what a scrape
+# reads instead of every credential); the field "_built" marks a complete count.
+TOKEN_STATES = f"{NAMESPACE}:meta:token-states"
 
 
 class InvalidIdentifier(ValueError):

@@ -57,6 +57,12 @@ HTTP_DURATION = Histogram(
 # refresher (a CronJob) and in activity-api, so the totals live in Redis (paceline.runstatus) and
 # StoreCollector exports them. A second, in-process definition would put two TYPE lines for the
 # same name in one scrape, which Prometheus rejects.
+LOGIN_FAILURES = Counter(
+    "paceline_gateway_login_failures_total",
+    "Admin logins refused by auth-gateway, by reason (bad_credentials|throttled|"
+    "proxy_unproven|not_admin).",
+    ["reason"],
+)
 WEBHOOK_EVENTS = Counter(
     "paceline_webhook_events_total",
     "Webhook events by type and result.",

@@ -3,8 +3,10 @@
 Redis is the working store; the mirror is what survives when Redis loses its data. Every
 backend keeps the newest version of each credential: ``put`` of a version not newer than the
 one held is a no-op, so concurrent writers (two pods, a retry) can never move a credential
-backwards. Records in the mirror are plain JSON (the Secret and the 0600 files are the
-protection); Redis holds the encrypted form when a key is configured.
+backwards. Records are JSON whose tokens pass through the same codec as Redis's: encrypted
+whenever ``PACELINE_ENCRYPTION_KEY`` is set (the Secret's RBAC and the 0600 files are a second
+layer, not the only one). Entries written in plain text before a key was set are read as they are
+and sealed on their next write.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import stat
@@ -21,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from paceline.credential import Credential
+from paceline.credential import Credential, TokenCodec
+from paceline.crypto import StrictPlainCodec, TokenDecryptError, codec_from_settings
 from paceline.keys import check_ident
 from paceline.settings import Settings
 
@@ -77,8 +81,9 @@ class FileMirror:
 
     name = "file"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, codec: TokenCodec | None = None) -> None:
         self.directory = Path(directory)
+        self.codec: TokenCodec = codec or StrictPlainCodec()
 
     def _ensure_dir(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -102,11 +107,12 @@ class FileMirror:
     def _path(self, provider: str, account_id: str) -> Path:
         return self.directory / f"{entry_name(provider, account_id)}.json"
 
-    @staticmethod
-    def _read(path: Path) -> Credential | None:
+    def _read(self, path: Path) -> Credential | None:
         """The credential in ``path``; None if absent or unreadable (logged)."""
         try:
-            return Credential.from_json(path.read_bytes())
+            return Credential.from_json(path.read_bytes(), self.codec)
+        except TokenDecryptError as error:
+            raise MirrorError(f"{path}: {error}") from None
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as error:
@@ -129,10 +135,10 @@ class FileMirror:
         path = self._path(credential.provider, credential.account_id)
         try:
             with self._locked():
-                held = self._read(path)
-                if held is not None and held.version >= credential.version:
+                held = _version_of(path.read_bytes()) if path.exists() else 0
+                if held >= credential.version:
                     return False
-                self._write(path, credential.to_json())
+                self._write(path, credential.to_json(self.codec))
         except OSError as error:
             raise MirrorError(f"cannot write mirror file {path}: {error}") from None
         return True
@@ -183,11 +189,13 @@ class KubernetesSecretMirror:
         api: Any = None,
         *,
         conflict_retries: int = 8,
+        codec: TokenCodec | None = None,
     ) -> None:
         self.secret_name = secret_name
         self.namespace = namespace
         self._api = api
         self._conflict_retries = conflict_retries
+        self.codec: TokenCodec = codec or StrictPlainCodec()
 
     @property
     def api(self) -> Any:
@@ -216,17 +224,18 @@ class KubernetesSecretMirror:
             return MirrorError(f"forbidden to {verb} {where}: the Role must allow get and patch")
         return MirrorError(f"{verb} {where} failed with HTTP {error.status}")
 
-    @staticmethod
-    def _decode(value: str) -> Credential:
-        return Credential.from_json(base64.b64decode(value))
+    def _decode(self, value: str) -> Credential:
+        return Credential.from_json(base64.b64decode(value), self.codec)
 
-    def _held_version(self, value: str | None) -> int:
-        """Version of an entry; an unreadable one counts as absent (a good write replaces it)."""
+    @staticmethod
+    def _held_version(value: str | None) -> int:
+        """Version of an entry (no token is opened); an unreadable one counts as absent (a good
+        write replaces it)."""
         if value is None:
             return 0
         try:
-            return self._decode(value).version
-        except (ValueError, KeyError, TypeError):
+            return _version_of(base64.b64decode(value))
+        except ValueError:
             return 0
 
     def load_all(self) -> list[Credential]:
@@ -235,6 +244,8 @@ class KubernetesSecretMirror:
         for key, value in sorted(data.items()):
             try:
                 found.append(self._decode(value))
+            except TokenDecryptError as error:
+                raise MirrorError(f"Secret entry {key}: {error}") from None
             except (ValueError, KeyError, TypeError):
                 log.warning("skipping unreadable mirror entry", extra={"entry": key})
         return found
@@ -263,7 +274,7 @@ class KubernetesSecretMirror:
 
     def put(self, credential: Credential) -> bool:
         key = entry_name(credential.provider, credential.account_id)
-        encoded = base64.b64encode(credential.to_json().encode()).decode()
+        encoded = base64.b64encode(credential.to_json(self.codec).encode()).decode()
         for attempt in range(self._conflict_retries):
             resource_version, data = self._read()
             if key in data and self._held_version(data[key]) >= credential.version:
@@ -295,6 +306,14 @@ class KubernetesSecretMirror:
         raise MirrorError(f"Secret {self.namespace}/{self.secret_name}: delete kept conflicting")
 
 
+def _version_of(raw: bytes) -> int:
+    """The version of a stored record, read without opening its tokens; 0 when unreadable."""
+    try:
+        return int(json.loads(raw).get("version", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
 def _core_v1_api() -> Any:
     """In-cluster configuration, falling back to the local kubeconfig."""
     from kubernetes import client, config
@@ -322,9 +341,11 @@ def _current_namespace() -> str:
 
 
 def mirror_from_settings(settings: Settings, api: Any = None) -> SecretMirror:
+    """The configured mirror, sealing tokens with the same key(s) as Redis."""
+    codec = codec_from_settings(settings)
     if settings.secret_backend == "kubernetes":  # noqa: S105 (a backend name)
         namespace = settings.secret_namespace or _current_namespace()
-        return KubernetesSecretMirror(settings.secret_name, namespace, api)
+        return KubernetesSecretMirror(settings.secret_name, namespace, api, codec=codec)
     if settings.secret_backend == "file":  # noqa: S105
-        return FileMirror(settings.secret_dir)
+        return FileMirror(settings.secret_dir, codec)
     return NullMirror()

@@ -2,7 +2,9 @@
 
 Token responses are validated *before* anything is stored (token type, non-empty tokens, a sane
 expiry), and failures are classified: transport trouble, 5xx, 429 and garbage are transient;
-an OAuth error in a 400/401 (``invalid_grant``, Strava's ``RefreshToken invalid``) is permanent.
+an OAuth error in a 400/401 (``invalid_grant``, Strava's ``RefreshToken invalid``) is permanent,
+and one about the ``Application`` (a wrong client id or secret) is the configuration's fault,
+never an account's (:class:`paceline.upstream.ApplicationRejected`).
 Nothing here retries a token post: with single-use refresh tokens a blind retry can burn the
 only valid token.
 """
@@ -23,6 +25,7 @@ from paceline.clock import Clock, SystemClock
 from paceline.log import register_secret
 from paceline.providers import Provider
 from paceline.upstream import (
+    ApplicationRejected,
     PermanentError,
     TransientError,
     UpstreamClient,
@@ -67,6 +70,28 @@ def oauth_error_reason(body: Any) -> str:
         if isinstance(message, str):
             return message[:64]
     return "unknown"
+
+
+def application_error_field(body: Any) -> str | None:
+    """The ``field`` of an error about the application itself (resource ``Application``), or
+    None when the error is about something else (a token, a code, an athlete)."""
+    if not isinstance(body, Mapping):
+        return None
+    errors = body.get("errors")
+    if not isinstance(errors, list):
+        return None
+    for error in errors:
+        if isinstance(error, Mapping) and error.get("resource") == "Application":
+            return str(error.get("field") or "")
+    return None
+
+
+def credential_setting(provider: str, field_name: str) -> str:
+    """The setting that holds a provider's client id or secret, as an operator types it."""
+    which = "client_id" if field_name == "client_id" else "client_secret"
+    if provider == "strava":
+        return f"PACELINE_STRAVA_{which.upper()}"
+    return f"PACELINE_PROVIDERS ({provider}.{which})"
 
 
 class OAuthClient:
@@ -133,8 +158,7 @@ class OAuthClient:
         )
         return self._decode_token_response(response, endpoint)
 
-    @staticmethod
-    def _decode_token_response(response: requests.Response, endpoint: str) -> Any:
+    def _decode_token_response(self, response: requests.Response, endpoint: str) -> Any:
         status = response.status_code
         try:
             body = response.json()
@@ -149,6 +173,16 @@ class OAuthClient:
         if status >= 500:
             raise TransientError(f"{endpoint}: provider error {status}", status=status)
         if status in (400, 401, 403):
+            field_name = application_error_field(body)
+            if field_name is not None:
+                setting = credential_setting(self.provider.name, field_name)
+                raise ApplicationRejected(
+                    f"{endpoint}: the provider refused the application's credentials "
+                    f"(HTTP {status}): check {setting}",
+                    status=status,
+                    reason=oauth_error_reason(body),
+                    setting=setting,
+                )
             reason = oauth_error_reason(body)
             if reason == "unknown":
                 # Not the provider's OAuth answer (a proxy's or CDN's HTML page, say): marking

@@ -12,7 +12,11 @@ record, then mirror. The in-flight record is what turns a lost answer into a *de
 
 Errors are classified, never blindly retried: transient errors keep the credential as it is and
 start a per-credential backoff (the next attempt waits, unless forced); a refusal of the refresh
-token marks ``needs_reauth`` and keeps the credential for inspection.
+token marks ``needs_reauth`` and keeps the credential for inspection, unless the provider
+confirms the grant is dead (:func:`paceline.revocation.grant_is_dead`): then the athlete revoked
+access and the account is erased at once (result ``revoked``); a refusal of the
+*application* (wrong client id or secret) changes nothing about the credential: it is reported
+as ``application_error`` naming the setting to fix.
 
 Every call that handles a credential writes exactly one log line (``credential handled``) and
 counts its result in Redis (see :mod:`paceline.runstatus`); no token ever appears in either.
@@ -33,11 +37,13 @@ import redis
 
 from paceline import keys
 from paceline.credential import Credential, CredentialState, refresh_due
+from paceline.erasure import erase_account
 from paceline.lock import Lease, LockBusy
+from paceline.revocation import grant_is_dead
 from paceline.runstatus import record_refresh
 from paceline.runtime import Runtime
 from paceline.store import SaveResult, VersionConflict
-from paceline.upstream import PermanentError, TransientError
+from paceline.upstream import ApplicationRejected, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +67,13 @@ class RefreshResult(enum.StrEnum):
     TRANSIENT_ERROR = "transient_error"
     NEEDS_REAUTH = "needs_reauth"
     LOST_CHAIN = "lost_chain"
+    # The refresh token was refused and the provider confirmed the grant is dead (the access
+    # token refused too): the athlete revoked access, so the account was erased. Not a failure.
+    REVOKED = "revoked"
     BUSY = "busy"  # someone else holds the lock right now; not counted as a failure
+    # The provider refused the application (wrong client id or secret): the configuration's
+    # fault, so the credential keeps its state and is tried normally once the setting is fixed.
+    APPLICATION_ERROR = "application_error"
 
 
 FAILURES = {
@@ -69,6 +81,7 @@ FAILURES = {
     RefreshResult.NEEDS_REAUTH,
     RefreshResult.LOST_CHAIN,
     RefreshResult.DEFERRED,
+    RefreshResult.APPLICATION_ERROR,
 }
 
 
@@ -92,6 +105,8 @@ class RefreshOutcome:
     next_attempt_at: float | None = None
     # True when the result was counted in the refresh totals with the write that recorded it.
     counted: bool = False
+    # With APPLICATION_ERROR: the setting to fix (e.g. PACELINE_STRAVA_CLIENT_SECRET).
+    setting: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -359,8 +374,33 @@ def _refresh_locked(
             attempts=attempts,
             next_attempt_at=next_at,
         )
+    except ApplicationRejected as error:
+        # Refused before the refresh token was even looked at: the token is as good as it was.
+        # No back-off either, so the first pass after the fix refreshes everyone at once. An
+        # interrupted refresh keeps its record (its question is still open).
+        if not recovering:
+            runtime.redis.delete(record_key)
+        return RefreshOutcome(
+            provider,
+            account_id,
+            RefreshResult.APPLICATION_ERROR,
+            f"provider refused the application: check {error.setting}",
+            credential,
+            provider_seconds=time.perf_counter() - posted,
+            setting=error.setting,
+        )
     except PermanentError as error:
         took = time.perf_counter() - posted
+        if not recovering and grant_is_dead(runtime, credential):
+            # Strava's API agreement: delete an athlete's data when they revoke access.
+            erase_account(store, provider, account_id)
+            return RefreshOutcome(
+                provider,
+                account_id,
+                RefreshResult.REVOKED,
+                "grant revoked at the provider: account erased",
+                provider_seconds=took,
+            )
         result = RefreshResult.LOST_CHAIN if recovering else RefreshResult.NEEDS_REAUTH
         # "RefreshToken/refresh_token/invalid" rather than colons, which log redaction would
         # take for a "refresh_token: <value>" pair and mask.
@@ -503,6 +543,41 @@ def _back_off(
         ex=BACKOFF_TTL,
     )
     return attempts, next_at
+
+
+SCOPE_MISSING = "scope_missing"
+
+
+def mark_scope_missing(runtime: Runtime, credential: Credential, scope: str) -> bool:
+    """The provider refused a call because the grant lacks ``scope``: no refresh can add it, so
+    mark the credential ``needs_reauth`` (reason ``scope_missing``, naming the scope to grant)
+    and let nothing retry. False when the lock is busy or the credential changed meanwhile (the
+    next refused call marks it)."""
+    lease = runtime.locks.try_acquire(keys.lock_key(credential.provider, credential.account_id))
+    if lease is None:
+        return False
+    try:
+        current = runtime.store.get(credential.provider, credential.account_id)
+        if current is None or current.state is not CredentialState.ACTIVE:
+            return False
+        reason = f"{SCOPE_MISSING}: reconnect and grant {scope}"
+        marked = current.replace(state=CredentialState.NEEDS_REAUTH, last_error=reason)
+        try:
+            runtime.store.save(marked, expected_version=current.version, fence=lease.fence)
+        except VersionConflict:
+            return False
+    finally:
+        runtime.locks.release(lease)
+    log.warning(
+        "credential needs re-authorization",
+        extra={
+            "provider": credential.provider,
+            "account": credential.account_id,
+            "reason": SCOPE_MISSING,
+            "scope": scope,
+        },
+    )
+    return True
 
 
 def _mark_needs_reauth(

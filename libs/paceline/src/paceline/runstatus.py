@@ -16,8 +16,17 @@ import redis
 
 from paceline import keys
 
-RESULTS = ("refreshed", "skipped", "deferred", "transient_error", "needs_reauth", "lost_chain")
-FAILED_RESULTS = ("deferred", "transient_error", "needs_reauth", "lost_chain")
+RESULTS = (
+    "refreshed",
+    "skipped",
+    "deferred",
+    "transient_error",
+    "needs_reauth",
+    "lost_chain",
+    "application_error",
+    "revoked",
+)
+FAILED_RESULTS = ("deferred", "transient_error", "needs_reauth", "lost_chain", "application_error")
 
 
 @dataclass
@@ -32,6 +41,8 @@ class RunStatus:
     mirror_pending: int = 0
     # Provider answer to Redis save, over this run's refreshes: {"p50": ms, "p99": ms, ...}.
     answer_to_save_ms: dict[str, float] = field(default_factory=dict)
+    # Providers that refused the application itself in this run: {provider: setting to fix}.
+    application_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def failures(self) -> int:

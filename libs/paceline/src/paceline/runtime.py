@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from paceline.clock import Clock, SystemClock
-from paceline.crypto import codec_for
+from paceline.crypto import codec_from_settings
 from paceline.governor import RateGovernor, WindowPlan
 from paceline.lock import KeyLock
 from paceline.mirror import SecretMirror, mirror_from_settings
@@ -86,11 +86,10 @@ def build_runtime(
     settings = settings or load_settings()
     client = redis_client or redis_from_settings(settings)
     clock = clock or SystemClock()
-    key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
     store = TokenStore(
         client,
         mirror or mirror_from_settings(settings, kube_api),
-        codec_for(key),
+        codec_from_settings(settings),
         clock,
     )
     return Runtime(

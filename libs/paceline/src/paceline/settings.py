@@ -102,7 +102,9 @@ class Settings(BaseSettings):
     strava_client_id: str | None = None
     strava_client_secret: SecretStr | None = None
     strava_base_url: AnyHttpUrl = AnyHttpUrl("https://www.strava.com")
-    strava_scopes: str = "read,activity:read"
+    # activity:read_all is the only way to be told about privacy changes (Strava sends them only
+    # to apps granted it); private and followers-only activities are never shown either way.
+    strava_scopes: str = "read,activity:read_all"
     strava_approval_prompt: Literal["auto", "force"] = "auto"
     strava_refresh_lead_seconds: int = Field(default=70 * 60, ge=0)
 
@@ -126,6 +128,9 @@ class Settings(BaseSettings):
     # --- web services --------------------------------------------------------------------------
     path_prefix: str = ""
     public_url: AnyHttpUrl | None = None
+    # /metrics is served on this port only (a second gunicorn bind the ingress never routes);
+    # on the service port /metrics answers 404.
+    metrics_port: int = Field(default=9090, ge=1, le=65535)
 
     # --- auth-gateway --------------------------------------------------------------------------
     # Admin login: HTTP Basic against a werkzeug password hash (no default password exists;
@@ -137,6 +142,23 @@ class Settings(BaseSettings):
     # start, never stored or logged. At most one of the two.
     admin_password: SecretStr | None = None
     trusted_auth_header: str = ""
+    # The proof that a request came through the auth proxy: the proxy adds this secret in
+    # trusted_proxy_secret_header; without it (compared in constant time) the trusted header is
+    # refused. Required with trusted_auth_header.
+    trusted_proxy_secret: SecretStr | None = None
+    trusted_proxy_secret_header: str = "X-Paceline-Proxy-Secret"  # noqa: S105 (a header name)
+    # Identities (e-mail addresses, as the proxy's header carries them) that are admins;
+    # required with trusted_auth_header. Compared case-insensitively.
+    admin_emails: Annotated[tuple[str, ...], NoDecode] = ()
+    # Failed Basic logins: after this many per client address or per user name, a lockout of
+    # login_lockout_seconds, doubling with every further failure up to the max (429 with
+    # Retry-After, no password hash computed).
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_lockout_seconds: float = Field(default=30.0, gt=0)
+    login_lockout_max_seconds: float = Field(default=3600.0, gt=0)
+    # Proxies in front of the gateway whose X-Forwarded-For is believed for the client address
+    # (werkzeug ProxyFix x_for); 0 = the peer address, X-Forwarded-For ignored.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
     # Key that signs the gateway's cookies and CSRF tokens (>= 32 characters); unset = a random
     # key kept in Redis, shared by every replica.
     session_secret: SecretStr | None = None
@@ -144,7 +166,8 @@ class Settings(BaseSettings):
     # each provider (and reconnections of it). open_signup lets anyone connect (clubs).
     allowed_accounts: str = ""
     open_signup: bool = False
-    # Strava scopes a connection must be granted; empty = every scope in strava_scopes.
+    # Strava scopes a connection must be granted; empty = every scope in strava_scopes, with
+    # activity:read enough for activity:read_all (asked for privacy events, not required).
     strava_required_scopes: str = ""
 
     # --- activity-api --------------------------------------------------------------------------
@@ -163,12 +186,19 @@ class Settings(BaseSettings):
     # summary is then refreshed on a read only once this old (never sooner than the above), a
     # safety net for what events do not report (a new profile picture, a missed event).
     summary_webhook_fresh_seconds: int = Field(default=86400, ge=1)
+    # An account that did not grant activity:read_all gets no privacy events: its summary counts
+    # as fresh no longer than this even with a subscription (an activity made private leaves
+    # the widget within this bound).
+    summary_privacy_fresh_seconds: int = Field(default=3600, ge=1)
     # Each worker answers a summary read from memory for this long after reading it from Redis
     # (0 = always ask Redis): the hot path without a round trip. What other workers or
     # replicas change shows up this much later (answers carry Cache-Control: max-age anyway).
     summary_memo_seconds: float = Field(default=1.0, ge=0, le=60)
-    # How long a summary is kept at all (what can be served when the provider is down).
-    summary_keep_seconds: int = Field(default=30 * 86400, ge=60)
+    # How long a summary is kept and served at all after it was fetched (what can be served when
+    # the provider is down or the account needs re-authorization). Seven days: Strava's API
+    # agreement wants data kept no longer than needed and deleted when access ends; a week rides
+    # out outages and spent budgets (README, "Retention").
+    summary_keep_seconds: int = Field(default=7 * 86400, ge=60)
     summary_recent_count: int = Field(default=5, ge=1, le=50)
     # Activities fetched per build (one page); also the largest ?limit of the activities route.
     summary_activities_max: int = Field(default=30, ge=1, le=200)
@@ -237,15 +267,18 @@ class Settings(BaseSettings):
     @field_validator("encryption_key")
     @classmethod
     def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
+        if value is None or not value.get_secret_value().strip():
             return None
         from cryptography.fernet import Fernet
 
+        keys = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
         try:
-            Fernet(value.get_secret_value().encode())
+            for key in keys:
+                Fernet(key.encode())
         except (ValueError, TypeError):
             raise ValueError(
-                "must be a Fernet key (32 url-safe base64-encoded bytes); "
+                "must be a Fernet key (32 url-safe base64-encoded bytes), or several separated "
+                "by commas (the first encrypts, all decrypt: key rotation); "
                 "make one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'"
             ) from None
@@ -280,7 +313,32 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("trusted_auth_header")
+    @field_validator("trusted_proxy_secret", mode="before")
+    @classmethod
+    def _empty_proxy_secret_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("trusted_proxy_secret")
+    @classmethod
+    def _proxy_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters; make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("admin_emails", mode="before")
+    @classmethod
+    def _emails(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for email in value:
+            if not re.fullmatch(r"[^@\s,]{1,128}@[^@\s,]{1,255}", str(email)):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return tuple(str(e).lower() for e in value)
+
+    @field_validator("trusted_auth_header", "trusted_proxy_secret_header")
     @classmethod
     def _header_name(cls, value: str) -> str:
         value = value.strip()
@@ -409,6 +467,27 @@ class Settings(BaseSettings):
         if has_id != has_secret:
             missing = "STRAVA_CLIENT_SECRET" if has_id else "STRAVA_CLIENT_ID"
             raise ValueError(f"{ENV_PREFIX}{missing} must be set together with its pair")
+        if self.trusted_auth_header and self.trusted_proxy_secret is None:
+            raise ValueError(
+                f"{ENV_PREFIX}TRUSTED_PROXY_SECRET: required with {ENV_PREFIX}TRUSTED_AUTH_HEADER "
+                "(the proxy must prove each request came through it)"
+            )
+        if self.trusted_auth_header and not self.admin_emails:
+            raise ValueError(
+                f"{ENV_PREFIX}ADMIN_EMAILS: required with {ENV_PREFIX}TRUSTED_AUTH_HEADER "
+                "(who among the proxy's users is an admin)"
+            )
+        if self.trusted_auth_header.lower() == self.trusted_proxy_secret_header.lower() and (
+            self.trusted_auth_header
+        ):
+            raise ValueError(
+                f"{ENV_PREFIX}TRUSTED_PROXY_SECRET_HEADER: must differ from the auth header"
+            )
+        if self.login_lockout_max_seconds < self.login_lockout_seconds:
+            raise ValueError(
+                f"{ENV_PREFIX}LOGIN_LOCKOUT_MAX_SECONDS: must be at least "
+                f"{ENV_PREFIX}LOGIN_LOCKOUT_SECONDS"
+            )
         if "strava" in self.providers:
             raise ValueError(f"{ENV_PREFIX}PROVIDERS: 'strava' is built in; use another name")
         if self.admin_password is not None and self.admin_password_hash is not None:

@@ -20,20 +20,42 @@ import redis
 from paceline import keys
 from paceline.clock import Clock, SystemClock
 from paceline.credential import Credential, TokenCodec
-from paceline.crypto import StrictPlainCodec
+from paceline.crypto import StrictPlainCodec, is_sealed
+from paceline.metrics import MIRROR_WRITES
 from paceline.mirror import MirrorError, NullMirror, SecretMirror
 from paceline.runstatus import refresh_total_field
 
 log = logging.getLogger(__name__)
 
-# KEYS: credential hash, index set, mirror-pending set, refresh totals hash. ARGV: expected
-# version, new version, record, fence, member, mirrored ('1' when a real mirror must follow),
-# a refresh-totals field to count in the same step ('' for none).
+# Keeps the per-state counts (keys.TOKEN_STATES) in the same step as the write that changes a
+# state: a scrape reads one small hash instead of every credential. Prepended to the scripts
+# below; ``old`` is the record being replaced (false when none), ``new`` the one written.
+_COUNT_STATES = """
+local function state_field(record)
+  if not record then return nil end
+  local ok, decoded = pcall(cjson.decode, record)
+  if not ok then return nil end
+  return decoded['provider'] .. '|' .. (decoded['state'] or 'active')
+end
+local function count_states(counts, old, new)
+  local before = state_field(old)
+  local after = state_field(new)
+  if before == after then return end
+  if before then redis.call('HINCRBY', counts, before, -1) end
+  if after then redis.call('HINCRBY', counts, after, 1) end
+end
+"""
+
+# KEYS: credential hash, index set, mirror-pending set, refresh totals hash, state counts.
+# ARGV: expected version, new version, record, fence, member, mirrored ('1' when a real mirror
+# must follow), a refresh-totals field to count in the same step ('' for none).
 # Returns {1, new_version} on success, {0, current} on version conflict, {-1, current} when a
 # later lock holder has already written (stale fence). The member enters the mirror-pending set
 # in the same step (write-ahead), so a process killed before its mirror write leaves a trace
 # that the next sync follows; a successful mirror write removes it.
-_SAVE = """
+_SAVE = (
+    _COUNT_STATES
+    + """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
 if ARGV[4] ~= '' then
@@ -41,12 +63,14 @@ if ARGV[4] ~= '' then
   if tonumber(ARGV[4]) < seen then return {-1, current} end
   redis.call('HSET', KEYS[1], 'fence', ARGV[4])
 end
+count_states(KEYS[5], redis.call('HGET', KEYS[1], 'record'), ARGV[3])
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[5])
 if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) end
 if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[7], 1) end
 return {1, tonumber(ARGV[2])}
 """
+)
 
 # After a mirror write of version ARGV[1]: the credential leaves the pending set only if Redis
 # holds nothing newer (a slow writer of an older version must not clear a newer one's trace).
@@ -60,13 +84,44 @@ return 0
 """
 
 # Restore: write only when the given version is newer than what Redis holds.
-_PUT_IF_NEWER = """
+_PUT_IF_NEWER = (
+    _COUNT_STATES
+    + """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if tonumber(ARGV[1]) <= current then return 0 end
+count_states(KEYS[3], redis.call('HGET', KEYS[1], 'record'), ARGV[2])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'record', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 """
+)
+
+# Delete: KEYS credential hash, index set, mirror-pending set, state counts; ARGV member.
+_DELETE = (
+    _COUNT_STATES
+    + """
+count_states(KEYS[4], redis.call('HGET', KEYS[1], 'record'), false)
+local removed = redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return removed
+"""
+)
+
+# Count every credential's state from scratch (after an upgrade from a version without counts,
+# or when Redis lost the hash): atomic, so no concurrent write is counted twice or missed.
+_RECOUNT_STATES = (
+    _COUNT_STATES
+    + """
+redis.call('DEL', KEYS[2])
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local record = redis.call('HGET', ARGV[1] .. member, 'record')
+  count_states(KEYS[2], false, record)
+end
+redis.call('HSET', KEYS[2], '_built', '1')
+return 1
+"""
+)
 
 
 class VersionConflict(Exception):
@@ -103,6 +158,8 @@ class TokenStore:
         self._save = client.register_script(_SAVE)
         self._put_if_newer = client.register_script(_PUT_IF_NEWER)
         self._mirrored = client.register_script(_MIRRORED)
+        self._delete = client.register_script(_DELETE)
+        self._recount = client.register_script(_RECOUNT_STATES)
 
     # --- reads -------------------------------------------------------------------------------
     def get(self, provider: str, account_id: str) -> Credential | None:
@@ -149,7 +206,13 @@ class TokenStore:
         )
         key = keys.credential_key(new.provider, new.account_id)
         status, current = self._save(
-            keys=[key, keys.CREDENTIAL_INDEX, keys.MIRROR_PENDING, keys.REFRESH_TOTALS],
+            keys=[
+                key,
+                keys.CREDENTIAL_INDEX,
+                keys.MIRROR_PENDING,
+                keys.REFRESH_TOTALS,
+                keys.TOKEN_STATES,
+            ],
             args=[
                 expected_version,
                 new.version,
@@ -176,10 +239,13 @@ class TokenStore:
         last: MirrorError | None = None
         for _ in range(attempts):
             try:
-                self.mirror.put(credential)
+                written = self.mirror.put(credential)
             except MirrorError as error:
+                MIRROR_WRITES.labels(self.mirror.name, "failed").inc()
                 last = error
                 continue
+            # skipped: the mirror already holds this version or a newer one (or is `none`)
+            MIRROR_WRITES.labels(self.mirror.name, "written" if written else "skipped").inc()
             self._mirrored(
                 keys=[
                     keys.credential_key(credential.provider, credential.account_id),
@@ -201,11 +267,10 @@ class TokenStore:
         self.mirror.delete(provider, account_id)
         key = keys.credential_key(provider, account_id)
         member = keys.member(provider, account_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.srem(keys.CREDENTIAL_INDEX, member)
-        pipe.srem(keys.MIRROR_PENDING, member)
-        removed = pipe.execute()[0]
+        removed = self._delete(
+            keys=[key, keys.CREDENTIAL_INDEX, keys.MIRROR_PENDING, keys.TOKEN_STATES],
+            args=[member],
+        )
         return bool(removed)
 
     # --- mirror reconciliation ---------------------------------------------------------------
@@ -217,6 +282,7 @@ class TokenStore:
                 keys=[
                     keys.credential_key(credential.provider, credential.account_id),
                     keys.CREDENTIAL_INDEX,
+                    keys.TOKEN_STATES,
                 ],
                 args=[
                     credential.version,
@@ -250,6 +316,18 @@ class TokenStore:
             return 0
         return self.restore_from_mirror()
 
+    def plaintext_records(self) -> int:
+        """Credentials whose tokens are stored unsealed in Redis (before encryption was on)."""
+        members = self.members()
+        pipe = self.redis.pipeline(transaction=False)
+        for provider, account in members:
+            pipe.hget(keys.credential_key(provider, account), "record")
+        return sum(
+            1
+            for raw in pipe.execute()
+            if raw is not None and not is_sealed(str(json.loads(raw).get("refresh_token", "")))
+        )
+
     # ``list`` is a method of this class: annotations below it name the builtin explicitly.
     def pending_mirror(self) -> builtins.list[tuple[str, str]]:
         return sorted(keys.split_member(m) for m in self.redis.smembers(keys.MIRROR_PENDING))
@@ -267,15 +345,18 @@ class TokenStore:
 
 
 def states_by_provider(store: TokenStore) -> dict[tuple[str, str], int]:
-    """Credential counts by (provider, state), read without decrypting any token."""
+    """Credential counts by (provider, state), from the counts the writes keep: one small hash,
+    whatever the number of credentials (counted once from scratch when the hash is missing)."""
+    raw: dict[bytes, bytes] = store.redis.hgetall(keys.TOKEN_STATES)  # type: ignore[assignment]
+    if b"_built" not in raw:
+        store._recount(
+            keys=[keys.CREDENTIAL_INDEX, keys.TOKEN_STATES],
+            args=[keys.NAMESPACE + ":credential:"],
+        )
+        raw = store.redis.hgetall(keys.TOKEN_STATES)  # type: ignore[assignment]
     counts: dict[tuple[str, str], int] = {}
-    members = store.members()
-    pipe = store.redis.pipeline(transaction=False)
-    for provider, account in members:
-        pipe.hget(keys.credential_key(provider, account), "record")
-    for (provider, _), raw in zip(members, pipe.execute(), strict=True):
-        if raw is None:
-            continue
-        state = json.loads(raw).get("state", "active")
-        counts[(provider, state)] = counts.get((provider, state), 0) + 1
+    for name, value in raw.items():
+        provider, sep, state = name.decode().partition("|")
+        if sep and int(value) > 0:
+            counts[(provider, state)] = int(value)
     return counts

@@ -4,7 +4,9 @@ Every call goes through the rate governor first (an immediate allow or deny, nev
 through the shared :class:`~paceline.upstream.UpstreamClient`, whose listener feeds the
 provider's usage headers back to the governor. A 401 means the access token is no longer
 good: the credential is refreshed through the same locked path as the token-refresher
-(:func:`paceline.refresh.refresh_credential`) and the call is retried once.
+(:func:`paceline.refresh.refresh_credential`) and the call is retried once; a 401 that names a
+missing scope is not cured by a refresh, so the credential is marked ``needs_reauth``
+(``scope_missing``) instead and nothing is retried.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from typing import Any
 import requests
 
 from paceline.credential import Credential, CredentialState
-from paceline.governor import Priority
+from paceline.governor import Priority, counts_as_read
 from paceline.log import register_secret
 from paceline.oauth import oauth_error_reason
-from paceline.refresh import RefreshResult, refresh_credential
+from paceline.refresh import RefreshResult, mark_scope_missing, refresh_credential
 from paceline.runtime import Runtime
 from paceline.upstream import (
     PermanentError,
     RateLimitReport,
+    ScopeMissing,
     TransientError,
     Unauthorized,
     decode_api_response,
@@ -130,11 +133,6 @@ class StravaAPI:
             deadline,
         )
 
-    def probe_access(self, access_token: str, priority: Priority) -> requests.Response:
-        """``GET /athlete`` with ``access_token`` as it is, no refresh and no retry: the raw
-        answer, for :func:`paceline.revocation.confirm_revoked` to judge. Governed."""
-        return self._send("GET", "/athlete", "GET /athlete", priority, None, bearer=access_token)
-
     def _credential(self, account_id: str, deadline: Deadline | None) -> Credential:
         credential = self.runtime.store.get(PROVIDER, account_id)
         if credential is None:
@@ -167,7 +165,9 @@ class StravaAPI:
             raise AccountUnavailable(
                 f"account is {current.state.value}", reason=current.state.value
             )
-        if outcome.result is RefreshResult.TRANSIENT_ERROR:
+        if outcome.result in (RefreshResult.TRANSIENT_ERROR, RefreshResult.APPLICATION_ERROR):
+            # An application error (wrong client secret) is the operator's to fix: serve what is
+            # cached meanwhile, and blame no account.
             raise TransientError(f"token refresh failed: {outcome.detail}")
         if outcome.result is RefreshResult.BUSY and current.access_token == credential.access_token:
             raise RefreshInProgress(
@@ -195,6 +195,11 @@ class StravaAPI:
                 bearer=credential.access_token,
                 params=params,
             )
+        except ScopeMissing as error:
+            mark_scope_missing(self.runtime, credential, error.scope)
+            raise AccountUnavailable(
+                f"account lacks the {error.scope} scope", reason="scope_missing"
+            ) from None
         except Unauthorized:
             log.info(
                 "access token refused; refreshing and retrying once",
@@ -239,7 +244,7 @@ class StravaAPI:
         **kwargs: Any,
     ) -> requests.Response:
         """Ask the governor, then send; the response's headers feed the governor back."""
-        decision = self.governor.acquire(priority, read=method == "GET")
+        decision = self.governor.acquire(priority, read=counts_as_read(method, path))
         if not decision.allowed:
             raise BudgetExhausted(
                 f"{endpoint}: rate budget spent ({decision.bucket} {decision.window})",

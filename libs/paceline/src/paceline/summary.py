@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from paceline.history import goal_pacing, history, local_day
+from paceline.history import goal_pacing, history, view_day
 from paceline.settings import SPORT_FAMILIES, GoalSettings
 
 RUN_SPORTS = frozenset({"Run", "TrailRun", "VirtualRun"})
@@ -34,6 +34,7 @@ GOAL_METRICS = {
 _TZ_NAME = re.compile(r"^\(GMT[+-]\d{2}:\d{2}\)\s+(\S+)$")
 # Strava's photo size keys are pixel widths ("100", "600", "2048"); the largest is the primary.
 _PHOTO_SIZE = re.compile(r"^\d+$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,39 @@ def is_public(activity: Mapping[str, Any]) -> bool:
 
 
 def public_activities(activities: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [a for a in activities if isinstance(a, Mapping) and is_public(a)]
+    """The public ones, newest first: Strava's order, or (day, activity id) when any start time
+    is hidden (hidden ones all claim 00:00:01, so their times cannot order them)."""
+    public = [a for a in activities if isinstance(a, Mapping) and is_public(a)]
+    if any(start_time_hidden(a) for a in public):
+        public.sort(key=lambda a: (local_day(a) or "", _whole(a.get("id"))), reverse=True)
+    return public
+
+
+# Since 2024 an athlete can hide an activity's start time; Strava's API then gives start_date
+# and start_date_local as the local day at midnight plus one second ("...T00:00:01Z").
+HIDDEN_START = "T00:00:01"
+
+
+def start_time_hidden(activity: Mapping[str, Any]) -> bool:
+    """True when Strava hides the activity's start time (both dates at 00:00:01)."""
+    local, utc = activity.get("start_date_local"), activity.get("start_date")
+    return (
+        isinstance(local, str)
+        and isinstance(utc, str)
+        and local[10:19] == HIDDEN_START
+        and utc[10:19] == HIDDEN_START
+    )
+
+
+def local_day(activity: Mapping[str, Any]) -> str | None:
+    """The local calendar day (``YYYY-MM-DD``) as Strava reports it: the date part of
+    ``start_date_local``, never shifted by an offset (a hidden start time's 00:00:01 moved west
+    of UTC would land on the previous day)."""
+    local = activity.get("start_date_local")
+    if isinstance(local, str) and _DAY.match(local):
+        return local[:10]
+    start = local_start(activity)
+    return start[:10] if start else None
 
 
 def latest_needing_detail(activities: Sequence[Mapping[str, Any]]) -> int | None:
@@ -99,7 +132,10 @@ def parse_utc(raw: Any) -> dt.datetime | None:
 
 
 def local_start(activity: Mapping[str, Any]) -> str | None:
-    """The local start time with its UTC offset, e.g. ``2026-03-01T07:30:00+01:00``."""
+    """The local start time with its UTC offset, e.g. ``2026-03-01T07:30:00+01:00``; None when
+    the athlete hides it."""
+    if start_time_hidden(activity):
+        return None
     start = parse_utc(activity.get("start_date"))
     if start is None:
         return None
@@ -136,6 +172,8 @@ def activity_view(
         "name": str(activity.get("name") or ""),
         "sport_type": str(sport),
         "start_time_local": local_start(activity),
+        "start_date_local": local_day(activity),
+        "start_time_hidden": start_time_hidden(activity),
         "timezone": timezone_name(activity.get("timezone")),
         "distance_m": round(distance, 1),
         "moving_time_s": moving,
@@ -241,7 +279,7 @@ def _known_since(activities: Sequence[Mapping[str, Any]], fetched_all: bool) -> 
     """The first day the fetched page covers, or None when it holds the whole history."""
     if fetched_all:
         return None
-    days = [d for d in (local_day({"start_time_local": local_start(a)}) for a in activities) if d]
+    days = [dt.date.fromisoformat(d) for d in (local_day(a) for a in activities) if d]
     return min(days) if days else None
 
 
@@ -331,7 +369,7 @@ def with_activity(
     kept = [a for a in body.get("activities") or [] if a.get("id") != activity_id]
     if detail is not None and is_public(detail):
         kept.append(activity_view(detail, options, primary_photo_url(detail)))
-        kept.sort(key=_start_key, reverse=True)
+        kept.sort(key=_order_key(kept), reverse=True)
     activities = kept[: options.activities_max]
     for position, view in enumerate(activities):
         if position > 0 and view.get("photo_url") is not None:
@@ -363,10 +401,17 @@ def _history_after(
     before the oldest kept one is no longer known."""
     since = ((body.get("history") or {}).get("weekly") or {}).get("known_since")
     known_since = dt.date.fromisoformat(since) if isinstance(since, str) else None
-    days = [d for d in (local_day(a) for a in activities) if d]
+    days = [d for d in (view_day(a) for a in activities) if d]
     if dropped and days:
         known_since = max(known_since, min(days)) if known_since else min(days)
     return history_view(activities, today, known_since)
+
+
+def _order_key(views: Sequence[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], Any]:
+    """Newest first by start time; by (day, activity id) when any start time is hidden."""
+    if any(v.get("start_time_hidden") for v in views):
+        return lambda v: (v.get("start_date_local") or "", _whole(v.get("id")))
+    return _start_key
 
 
 def _start_key(view: Mapping[str, Any]) -> float:

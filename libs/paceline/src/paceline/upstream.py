@@ -49,8 +49,52 @@ class PermanentError(UpstreamError):
         self.reason = reason
 
 
+class ApplicationRejected(PermanentError):
+    """The provider refused the *application* (a wrong client id or secret), not an account.
+
+    Strava answers a wrong client secret ``401 {"message": "Authorization Error", "errors":
+    [{"resource": "Application", "field": "", "code": "invalid"}]}`` and a bad client id 400 with
+    resource ``Application``, field ``client_id``. No credential is at fault: they keep their
+    state, and ``setting`` names the configuration to fix.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, reason: str = "", setting: str
+    ) -> None:
+        super().__init__(message, status=status, reason=reason)
+        self.setting = setting
+
+
 class Unauthorized(PermanentError):
     """401 from an API endpoint: the access token is invalid or expired."""
+
+
+class ScopeMissing(PermanentError):
+    """401 because the grant lacks a scope the endpoint needs (Strava: ``{"resource":
+    "AccessToken", "field": "activity:read_permission", "code": "missing"}``). A refresh keeps
+    the same scopes, so refreshing cannot help: the athlete must reconnect and grant ``scope``."""
+
+    def __init__(self, message: str, *, scope: str) -> None:
+        super().__init__(message, status=401, reason="scope_missing")
+        self.scope = scope
+
+
+def missing_scope(body: Any) -> str | None:
+    """The scope a 401 body says is missing (``activity:read_permission`` -> ``activity:read``)."""
+    if not isinstance(body, Mapping):
+        return None
+    errors = body.get("errors")
+    if not isinstance(errors, list):
+        return None
+    for error in errors:
+        if (
+            isinstance(error, Mapping)
+            and error.get("code") == "missing"
+            and isinstance(error.get("field"), str)
+            and error["field"].endswith("_permission")
+        ):
+            return str(error["field"])[: -len("_permission")][:64]
+    return None
 
 
 @dataclass(frozen=True)
@@ -195,6 +239,12 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 def decode_api_response(response: requests.Response, endpoint: str) -> Any:
     status = response.status_code
     if status == 401:
+        try:
+            scope = missing_scope(response.json())
+        except ValueError:
+            scope = None
+        if scope is not None:
+            raise ScopeMissing(f"{endpoint}: the grant lacks the {scope} scope", scope=scope)
         raise Unauthorized(f"{endpoint}: unauthorized", status=status, reason="unauthorized")
     if status == 429:
         raise TransientError(

@@ -20,6 +20,7 @@ from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
 from activity_api import activities, card, openapi, summary, webhooks, widget
+from activity_api.callback import callback_token
 from activity_api.consumer import WebhookConsumer
 from activity_api.cors import Cors
 from activity_api.http_cache import unavailable
@@ -65,6 +66,7 @@ def create_app(
     for blueprint in (summary.bp, activities.bp, card.bp, webhooks.bp, openapi.bp, widget.bp):
         app.register_blueprint(blueprint)
     webhooks.rate_limit(app, runtime)
+    callback_token(settings)  # registers the path token for redaction before any request
 
     @app.errorhandler(redis.RedisError)
     def store_unavailable(error: redis.RedisError) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from paceline.log import register_secret
 from paceline.settings import Settings
 
 BASE_PATH = "/webhooks/strava"
@@ -24,8 +25,10 @@ def callback_token(settings: Settings) -> str | None:
     secret = settings.webhook_path_secret
     if secret is None:
         return None
-    digest = hmac.new(secret.get_secret_value().encode(), _LABEL, hashlib.sha256)
-    return digest.hexdigest()[:40]
+    register_secret(secret.get_secret_value())
+    token = hmac.new(secret.get_secret_value().encode(), _LABEL, hashlib.sha256).hexdigest()[:40]
+    register_secret(token)  # the path carries it: access logs must not
+    return token
 
 
 def callback_path(settings: Settings) -> str:

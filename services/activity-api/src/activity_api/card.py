@@ -150,7 +150,8 @@ def _unavailable(response: Response, options: CardOptions) -> Response:
 def _options_or_400() -> CardOptions | Response:
     options = options_of(request.query_string)
     if isinstance(options, str):
-        return json_error(400, "bad_request", options)
+        error: Response = json_error(400, "bad_request", options)
+        return error
     return options
 
 

@@ -442,7 +442,8 @@ def draw(card: CardContent, options: CardOptions, ident: str) -> bytes:
     root.set("viewBox", f"0 0 {width} {_n(height)}")
     background.set("width", _n(width - 1))
     background.set("height", _n(height - 1))
-    return ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
+    drawn: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return drawn + b"\n"
 
 
 def _chart(canvas: _Canvas, card: CardContent, y: float, width: int) -> float:

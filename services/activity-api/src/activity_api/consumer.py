@@ -132,9 +132,10 @@ return 1
 class RetryLater(Exception):
     """The work could not be completed now; try again in ``seconds``."""
 
-    def __init__(self, reason: str, seconds: float = 5.0) -> None:
+    def __init__(self, reason: str, seconds: float = 5.0, *, rebuilt: bool = True) -> None:
         super().__init__(reason)
         self.seconds = max(1.0, seconds)
+        self.rebuilt = rebuilt  # False: no build was attempted, the rebuild slot is unused
 
 
 def record_outcome(client: redis.Redis, kind: str, result: str, count: int = 1) -> None:
@@ -521,6 +522,8 @@ class WebhookConsumer:
         try:
             results = self.process(account, work, check_grant=check_grant, rebuild=rebuild)
         except RetryLater as reason:
+            if rebuild and not reason.rebuilt:  # someone else was building: keep the slot
+                self.redis.delete(cooldown_key(account))
             self.redis.zadd(DUE, {account: now + reason.seconds})
             log.info(
                 "webhook work will be retried",
@@ -590,7 +593,7 @@ class WebhookConsumer:
             results["*"] = "refreshed" if outcome == BUILT else "ignored"
             return results
         if outcome == "busy":
-            raise RetryLater("a build is running", 5.0)
+            raise RetryLater("a build is running", 5.0, rebuilt=False)
         # The provider said something changed and could not be asked: readers see the summary
         # marked stale (its own cooldown paces their refreshes) until the retry succeeds.
         self.cache.invalidate(PROVIDER, account)

@@ -219,7 +219,7 @@ def expected_subscription(runtime: Runtime) -> int | None:
 def enqueue(client: redis.Redis, event: WebhookEvent) -> bool:
     """Queue an event unless an identical one is still waiting; True when queued."""
     pairs = [part for item in event.to_fields().items() for part in item]
-    added = client.eval(_ENQUEUE, 2, STREAM, event.seen_key(), SEEN_TTL_MS, STREAM_MAXLEN, *pairs)  # type: ignore[no-untyped-call]
+    added = client.eval(_ENQUEUE, 2, STREAM, event.seen_key(), SEEN_TTL_MS, STREAM_MAXLEN, *pairs)
     return bool(added)
 
 

@@ -84,6 +84,8 @@ SCHEMAS: dict[str, Any] = {
             "name",
             "sport_type",
             "start_time_local",
+            "start_date_local",
+            "start_time_hidden",
             "timezone",
             "distance_m",
             "moving_time_s",
@@ -101,7 +103,16 @@ SCHEMAS: dict[str, Any] = {
             "sport_type": {"type": "string"},
             "start_time_local": {
                 "type": ["string", "null"],
-                "description": "local start time with its UTC offset (ISO 8601)",
+                "description": "local start time with its UTC offset (ISO 8601); null when "
+                "the athlete hides it",
+            },
+            "start_date_local": {
+                "type": ["string", "null"],
+                "description": "local day (YYYY-MM-DD), as Strava reports it",
+            },
+            "start_time_hidden": {
+                "type": "boolean",
+                "description": "the athlete hides the start time: show the day only",
             },
             "timezone": {"type": ["string", "null"], "description": "IANA time zone"},
             "distance_m": _NUMBER,

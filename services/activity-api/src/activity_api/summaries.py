@@ -5,6 +5,7 @@ How a read goes (``Summaries.read``):
 * **fresh** in the cache: served as is;
 * **stale** (older than ``summary_fresh_seconds``, or invalidated by a webhook): served at once,
   marked ``stale: true``, and one background refresh is scheduled;
+* **past** ``summary_keep_seconds`` (the retention limit): never served, treated as missing;
 * **missing**: built now, once. The build lock (``paceline:lock:summary:<provider>:<account>``
   in Redis) makes it single-flight across every worker and replica: the holder builds with
   interactive priority, everyone else waits for its "built" message on a Redis pub/sub channel
@@ -37,6 +38,7 @@ from paceline import keys, metrics
 from paceline.cache import CachedSummary, Lookup, SummaryCache
 from paceline.governor import Priority
 from paceline.lock import KeyLock, Lease
+from paceline.privacy import privacy_events
 from paceline.providers import UnknownProvider
 from paceline.runtime import Runtime
 from paceline.strava_api import (
@@ -131,6 +133,10 @@ class Summaries:
         """Serve ``account_id``'s summary; ``found`` is its :meth:`lookup`, if already made."""
         now = self.runtime.clock.now()
         entry = found.entry if found is not None else self.cache.get(PROVIDER, account_id)
+        if entry is not None and now - entry.fetched_at > self.settings.summary_keep_seconds:
+            # Past the retention limit (an account that cannot be refreshed, e.g. needs_reauth,
+            # keeps its last summary no longer than this): never served, whatever Redis kept.
+            entry = None
         if entry is not None:
             if self.is_fresh(entry, now):
                 _CACHE_HIT.inc()
@@ -143,10 +149,16 @@ class Summaries:
 
     def is_fresh(self, entry: CachedSummary, now: float) -> bool:
         """Fresh for ``summary_fresh_seconds``; with a webhook subscription (events report
-        every change) for ``summary_webhook_fresh_seconds``. Invalidated is never fresh."""
+        every change) for ``summary_webhook_fresh_seconds``, capped at
+        ``summary_privacy_fresh_seconds`` for an account whose privacy changes are not reported.
+        Invalidated is never fresh."""
         if entry.is_fresh(now, self.settings.summary_fresh_seconds):
             return True
         longer = self.settings.summary_webhook_fresh_seconds
+        if not entry.privacy_events:
+            # No privacy events for this account (activity:read_all not granted): an activity
+            # made private must still leave within the cap (paceline.privacy).
+            longer = min(longer, self.settings.summary_privacy_fresh_seconds)
         return entry.is_fresh(now, longer) and self.webhooks_active()
 
     def webhooks_active(self) -> bool:
@@ -382,7 +394,15 @@ class Summaries:
             raise SummaryUnavailable(
                 "upstream_unavailable", "the provider could not be reached", wait
             ) from None
-        self.cache.put(PROVIDER, account_id, body, fetched_at=started, generation=generation)
+        credential = self.runtime.store.get(PROVIDER, account_id)
+        self.cache.put(
+            PROVIDER,
+            account_id,
+            body,
+            fetched_at=started,
+            generation=generation,
+            privacy_events=credential is not None and privacy_events(PROVIDER, credential.scopes),
+        )
         entry = self.cache.get(PROVIDER, account_id)
         if entry is None:  # the account was disconnected while we built
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()

@@ -15,7 +15,7 @@ import hmac
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, abort, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from paceline import metrics
@@ -31,7 +31,8 @@ bp = Blueprint("webhooks", __name__)
 
 
 def not_found() -> Any:
-    return json_error(404, "not_found", "no such resource")
+    """Exactly the answer to a path that does not exist."""
+    abort(404)
 
 
 @bp.get(BASE_PATH, defaults={"token": None})

@@ -11,6 +11,7 @@ from importlib.resources import files
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
+from paceline.web.app import runtime_of
 
 bp = Blueprint("widget", __name__, template_folder="templates")
 
@@ -30,8 +31,11 @@ def widget_js() -> Any:
 
 @bp.get("/widget/demo")
 def widget_demo() -> Any:
+    """The demo page. Its URLs come from ``PACELINE_PUBLIC_URL`` or are relative, never from the
+    request's ``Host`` (which anyone can set: a cache in front would serve their page)."""
+    public = runtime_of().settings.public_url
     base = request.script_root  # "/api" behind the ingress, "" locally
-    api_url = request.host_url.rstrip("/") + base
+    api_url = (str(public).rstrip("/") if public else "") + base
     widget_url = f"{api_url}/widget.js"
     snippet = (
         f'<script src="{widget_url}" defer></script>\n'
@@ -42,7 +46,8 @@ def widget_demo() -> Any:
     )
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; connect-src 'self'; img-src * data:; "
+        "default-src 'self'; script-src 'self' https://strava-embeds.com; connect-src 'self'; "
+        "frame-src https://strava-embeds.com https://www.strava.com; img-src * data:; "
         "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
     )
     return response

@@ -4,15 +4,20 @@ Two ways in, both checked in constant time:
 
 * HTTP Basic against ``PACELINE_ADMIN_PASSWORD_HASH`` (a werkzeug scrypt/pbkdf2 hash; there is
   no default password). The user name is compared with ``hmac.compare_digest`` and the password
-  hash is checked even when the name is wrong, so timing tells nothing about either.
+  hash is checked even when the name is wrong, so timing tells nothing about either. Failures
+  are throttled per client address and per user name (:mod:`auth_gateway.throttle`): a
+  locked-out attempt answers 429 before any hash is computed.
 * A trusted auth-proxy header (``PACELINE_TRUSTED_AUTH_HEADER``, e.g. oauth2-proxy's
-  ``X-Auth-Request-Email``), honoured only when that setting names it. Only enable it when the
-  gateway cannot be reached except through the proxy, which overwrites the header.
+  ``X-Auth-Request-Email``), honoured only with proof that the request came through the proxy:
+  the shared secret ``PACELINE_TRUSTED_PROXY_SECRET`` in ``PACELINE_TRUSTED_PROXY_SECRET_HEADER``
+  (which the proxy adds; compared in constant time), and only for identities listed in
+  ``PACELINE_ADMIN_EMAILS``. A request that carries the identity header without the proof is
+  refused outright (403), whatever else it carries.
 
 Views opt out with :func:`public` (the callback, which is protected by state and cookie
 instead) or :func:`public_with_open_signup` (``/connect`` when clubs let anyone sign up).
-``/metrics`` is open on the service port for Prometheus, but not through the path prefix the
-ingress routes.
+``/metrics`` is not here at all: it answers only on the metrics port (see
+:mod:`paceline.web.metrics`), before this check runs.
 """
 
 from __future__ import annotations
@@ -25,17 +30,21 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
+from paceline import metrics
+from paceline.runtime import Runtime
 from paceline.settings import Settings
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from auth_gateway.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
 REALM = "paceline auth-gateway"
 ALWAYS_PUBLIC = {"health.healthz", "health.readyz"}
-METRICS_ENDPOINT = "metrics_endpoint"
 View = TypeVar("View", bound=Callable[..., Any])
+LOGIN_FAILURE_REASONS = ("bad_credentials", "throttled", "proxy_unproven", "not_admin")
 
 
 def public(view: View) -> View:
@@ -64,8 +73,24 @@ class NotConfigured(Forbidden):
     )
 
 
+class ProxyUnproven(Forbidden):
+    description = "The auth header did not come through the auth proxy; request refused."
+
+
+class TooManyLogins(TooManyRequests):
+    description = "Too many failed sign-ins; try again later."
+
+
 class AdminAuth:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, throttle: LoginThrottle) -> None:
+        self.throttle = throttle
+        self.proxy_secret = (
+            settings.trusted_proxy_secret.get_secret_value().encode()
+            if settings.trusted_proxy_secret
+            else None
+        )
+        self.proxy_secret_header = settings.trusted_proxy_secret_header
+        self.admin_emails = frozenset(settings.admin_emails)
         self.user = settings.admin_user
         self.password_hash = (
             settings.admin_password_hash.get_secret_value()
@@ -94,31 +119,52 @@ class AdminAuth:
             return False  # unknown routes need admin too: no probing for what exists
         if endpoint in ALWAYS_PUBLIC:
             return True
-        if endpoint == METRICS_ENDPOINT:
-            return not request.script_root  # the Service port, not the ingress prefix
         view = current_app.view_functions.get(endpoint)
         mode = getattr(view, "admin_exempt", None)
         return mode == "always" or (mode == "open_signup" and self.open_signup)
+
+    def _proxy_admin(self, value: str) -> Admin:
+        """The identity header is present: honoured only with the proxy's proof, and only for
+        a listed admin; anything else is refused (never a fall-through to Basic)."""
+        proof = request.headers.get(self.proxy_secret_header, "").encode()
+        if self.proxy_secret is None or not hmac.compare_digest(proof, self.proxy_secret):
+            metrics.LOGIN_FAILURES.labels("proxy_unproven").inc()
+            log.warning(
+                "auth header without the proxy's proof refused",
+                extra={"remote_addr": request.remote_addr, "path": request.path},
+            )
+            raise ProxyUnproven()
+        if value.lower() not in self.admin_emails:
+            metrics.LOGIN_FAILURES.labels("not_admin").inc()
+            raise Forbidden("Signed in through the auth proxy, but not as a paceline admin.")
+        return Admin(name=value[:256], via="proxy")
 
     def identify(self) -> Admin | None:
         """The admin making this request, or None."""
         if self.header:
             value = request.headers.get(self.header, "").strip()
             if value:
-                return Admin(name=value[:256], via="proxy")
+                return self._proxy_admin(value)
         auth = request.authorization
         if self.password_hash and auth is not None and auth.type == "basic":
-            name = (auth.username or "").encode()
+            address = request.remote_addr or "unknown"
+            username = auth.username or ""
+            wait = self.throttle.retry_after(address, username)
+            if wait:  # answered before any hash is computed
+                raise TooManyLogins(retry_after=wait)
+            name = username.encode()
             password = auth.password or ""
             name_ok = hmac.compare_digest(name, self.user.encode())
             password_ok = check_password_hash(
                 self.password_hash if name_ok else str(self._decoy_hash), password
             )
             if name_ok and password_ok:
+                self.throttle.succeeded(address, username)
                 return Admin(name=self.user, via="basic")
+            locked = self.throttle.failed(address, username)
             log.warning(
                 "admin authentication failed",
-                extra={"remote_addr": request.remote_addr, "path": request.path},
+                extra={"remote_addr": address, "path": request.path, "locked_seconds": locked},
             )
         return None
 
@@ -144,9 +190,12 @@ def _challenge() -> WWWAuthenticate:
     return WWWAuthenticate("basic", {"realm": REALM, "charset": "UTF-8"})
 
 
-def init_admin_auth(app: Flask, settings: Settings) -> AdminAuth:
-    auth = AdminAuth(settings)
+def init_admin_auth(app: Flask, runtime: Runtime) -> AdminAuth:
+    settings = runtime.settings
+    auth = AdminAuth(settings, LoginThrottle.from_settings(runtime.redis, runtime.clock, settings))
     app.extensions["auth_gateway.admin"] = auth
+    for reason in LOGIN_FAILURE_REASONS:  # exported from zero, so the first one shows in rate()
+        metrics.LOGIN_FAILURES.labels(reason)
     app.before_request(auth.require)
     app.jinja_env.globals["current_admin"] = current_admin
     if not auth.configured:

@@ -24,13 +24,16 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import tenacity
 from itsdangerous import BadSignature, SignatureExpired
 from paceline import keys
 from paceline.connect import store_tokens
 from paceline.oauth import TokenResponse, pkce_pair
+from paceline.privacy import PRIVACY_SCOPE, privacy_text
 from paceline.providers import Provider
 from paceline.runtime import Runtime
 from paceline.upstream import PermanentError, TransientError, UpstreamError
@@ -97,6 +100,8 @@ class Connected:
     next_refresh_at: float
     replaced: bool
     mirrored: bool
+    # How soon an activity made private leaves the widget (paceline.privacy).
+    privacy: str = "-"
 
 
 def state_key(provider: str, state: str) -> str:
@@ -169,6 +174,12 @@ def required_scopes(runtime: Runtime, provider: Provider) -> tuple[str, ...]:
     spec = settings.providers.get(provider.name)
     if spec is not None and spec.required_scopes is not None:
         return tuple(sorted(set(spec.required_scopes)))
+    if provider.name == "strava":
+        # activity:read_all is asked for its privacy events, not required: an athlete who
+        # unticks it connects with activity:read and gets the capped freshness instead.
+        return tuple(
+            sorted({"activity:read" if s == PRIVACY_SCOPE else s for s in provider.scopes})
+        )
     return tuple(sorted(set(provider.scopes)))
 
 
@@ -194,9 +205,23 @@ def allowed_accounts(runtime: Runtime, provider: str) -> set[str]:
     return allowed
 
 
+# Strava now and then refuses a fresh code ("AuthorizationCode invalid") that works a couple of
+# seconds later (github.com/basvandorst/StravaPHP/pull/101): one retry after this long.
+CODE_RETRY_SECONDS = 2.0
+
+
+def code_not_ready(error: BaseException) -> bool:
+    """Strava's "AuthorizationCode invalid" answer to a code exchange (worth one retry)."""
+    if not isinstance(error, PermanentError):
+        return False
+    resource, _, rest = error.reason.partition(":")
+    return resource == "AuthorizationCode" and rest.endswith(":invalid")
+
+
 class AuthorizationFlow:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.runtime = runtime
+        self.sleep = sleep  # injected: tests do not wait the retry's two seconds
 
     # --- the way out -------------------------------------------------------------------------
     def begin(self, provider_name: str, *, redirect_uri: str, binding: str) -> AuthorizationStart:
@@ -213,7 +238,7 @@ class AuthorizationFlow:
             "created_at": self.runtime.clock.now(),
         }
         key = state_key(provider.name, state)
-        stored = self.runtime.redis.eval(  # type: ignore[no-untyped-call]
+        stored = self.runtime.redis.eval(
             _BEGIN,
             2,
             key,
@@ -300,6 +325,11 @@ class AuthorizationFlow:
             next_refresh_at=credential.expires_at - provider.refresh_lead_seconds,
             replaced=stored.replaced,
             mirrored=stored.mirrored,
+            privacy=privacy_text(
+                provider.name,
+                credential.scopes,
+                self.runtime.settings.summary_privacy_fresh_seconds,
+            ),
         )
 
     def _consume_state(self, provider: Provider, state: str, binding: str | None) -> dict[str, str]:
@@ -352,9 +382,19 @@ class AuthorizationFlow:
     ) -> TokenResponse:
         sealed = record.get("code_verifier")
         verifier = self.runtime.store.codec.open(sealed) if sealed else None
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(code_not_ready),
+            stop=tenacity.stop_after_attempt(2),
+            wait=tenacity.wait_fixed(CODE_RETRY_SECONDS),
+            sleep=self.sleep,
+            reraise=True,
+        )
         try:
-            return self.runtime.oauth(provider.name).exchange_code(
-                code, redirect_uri=str(record["redirect_uri"]), code_verifier=verifier
+            return retrying(
+                self.runtime.oauth(provider.name).exchange_code,
+                code,
+                redirect_uri=str(record["redirect_uri"]),
+                code_verifier=verifier,
             )
         except PermanentError:
             raise AuthorizationRejected(

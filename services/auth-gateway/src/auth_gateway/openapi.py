@@ -121,6 +121,7 @@ DOCUMENT: dict[str, Any] = {
                     },
                     "401": _error("admin authentication required"),
                     "403": _error("not allowed"),
+                    "429": _error("too many failed sign-ins: wait Retry-After seconds"),
                 },
             }
         },
@@ -173,6 +174,7 @@ DOCUMENT: dict[str, Any] = {
                     "413": _error("body too large"),
                     "415": _error("not a JSON body"),
                     "422": _error("the provider refused the token, or it is malformed"),
+                    "429": _error("too many failed sign-ins: wait Retry-After seconds"),
                     "502": _error("the provider sent something unusable"),
                 },
             }

@@ -11,11 +11,14 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 from paceline.credential import Credential
+from paceline.privacy import privacy_text
+from paceline.refresh import SCOPE_MISSING
 from paceline.runstatus import read_run_status
 from paceline.runtime import Runtime
 from paceline.web.app import runtime_of
 
 from auth_gateway.authorization import allowed_accounts
+from auth_gateway.formatting import scope_label
 from auth_gateway.public_urls import redirect_uri
 
 bp = Blueprint("status", __name__)
@@ -28,6 +31,16 @@ def next_refresh_at(runtime: Runtime, credential: Credential) -> float | None:
     return credential.expires_at - lead
 
 
+def reconnect_hint(credential: Credential) -> str | None:
+    """What to do when a call was refused for a missing scope (refresh.mark_scope_missing)."""
+    error = credential.last_error or ""
+    prefix = f"{SCOPE_MISSING}: reconnect and grant "
+    if credential.state.value != "needs_reauth" or not error.startswith(prefix):
+        return None
+    scope = error[len(prefix) :]
+    return f"Reconnect and grant: {scope_label(credential.provider, scope)}"
+
+
 def account_view(runtime: Runtime, credential: Credential) -> dict[str, Any]:
     """What the page and the JSON say about one credential (no tokens)."""
     return {
@@ -36,10 +49,16 @@ def account_view(runtime: Runtime, credential: Credential) -> dict[str, Any]:
         "display_name": credential.display_name,
         "state": credential.state.value,
         "scopes": list(credential.scopes),
+        "privacy": privacy_text(
+            credential.provider,
+            credential.scopes,
+            runtime.settings.summary_privacy_fresh_seconds,
+        ),
         "expires_at": credential.expires_at,
         "next_refresh_at": next_refresh_at(runtime, credential),
         "last_refresh_at": credential.last_refresh_at,
         "last_error": credential.last_error,
+        "reconnect_hint": reconnect_hint(credential),
         "connected_at": credential.created_at,
     }
 
@@ -89,5 +108,6 @@ def accounts() -> Any:
             "last_success_at": run.last_success_at,
             "ok": run.ok,
             "counts": run.counts,
+            "application_errors": run.application_errors,
         },
     )

@@ -44,6 +44,10 @@ class SandboxConfig:
     token_lifetime_seconds: int = 21600
     refresh_same_token_threshold_seconds: int = 3600
     code_lifetime_seconds: int = 600
+    # A fresh code is refused as "AuthorizationCode invalid" (and kept) for this long: real
+    # Strava does so now and then for a code that works seconds later
+    # (github.com/basvandorst/StravaPHP/pull/101: "invalid token once a 6-10 tries").
+    code_ready_seconds: int = 0
     grant_scope: str | None = None
     rate_limit_overall: tuple[int, int] = (200, 2000)
     rate_limit_read: tuple[int, int] = (100, 1000)
@@ -52,7 +56,9 @@ class SandboxConfig:
     seed: int = 42
     seed_athletes: int = 2
     webhook_timeout_seconds: float = 2.0
-    webhook_retries: int = 3
+    # Strava retries an event whose POST is not answered 200 within two seconds "up to a total
+    # of three attempts" (developers.strava.com/docs/webhooks): two retries at most.
+    webhook_retries: int = 2
     webhook_retry_delay_seconds: float = 1.0
 
 
@@ -99,8 +105,9 @@ class _Bool(_Kind):
 
 
 class _Int(_Kind):
-    def __init__(self, minimum: int = 0) -> None:
+    def __init__(self, minimum: int = 0, maximum: int | None = None) -> None:
         self.minimum = minimum
+        self.maximum = maximum
 
     def from_text(self, text: str) -> Any:
         try:
@@ -113,6 +120,8 @@ class _Int(_Kind):
             raise ValueError("must be an integer")
         if value < self.minimum:
             raise ValueError(f"must be >= {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be <= {self.maximum}")
         return value
 
 
@@ -183,6 +192,7 @@ _KINDS: dict[str, _Kind] = {
     "token_lifetime_seconds": _Int(minimum=1),
     "refresh_same_token_threshold_seconds": _Int(),
     "code_lifetime_seconds": _Int(minimum=1),
+    "code_ready_seconds": _Int(),
     "grant_scope": _Optional(_Str()),
     "rate_limit_overall": _Pair(),
     "rate_limit_read": _Pair(),
@@ -191,7 +201,7 @@ _KINDS: dict[str, _Kind] = {
     "seed": _Int(),
     "seed_athletes": _Int(minimum=1),
     "webhook_timeout_seconds": _Float(),
-    "webhook_retries": _Int(),
+    "webhook_retries": _Int(maximum=2),
     "webhook_retry_delay_seconds": _Float(),
 }
 assert set(_KINDS) == {f.name for f in dataclasses.fields(SandboxConfig)}

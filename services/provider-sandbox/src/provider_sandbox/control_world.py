@@ -190,6 +190,35 @@ def issue_tokens() -> tuple[dict[str, Any], int]:
     }, 201
 
 
+@bp.post("/athletes/<int:athlete_id>/revoke")
+def revoke_access(athlete_id: int) -> dict[str, Any]:
+    """The athlete revokes the app on strava.com (Settings > My Apps > Revoke Access): every
+    token of the grant dies at once. Strava then sends an ``athlete`` update event with
+    ``{"authorized": "false"}`` to the app's subscription (developers.strava.com/docs/webhooks);
+    ``emit_webhook: false`` models that event being lost or no subscription existing."""
+    payload = json_object()
+    emit = payload.pop("emit_webhook", True)
+    if not isinstance(emit, bool):
+        raise InputError("emit_webhook", "must be a boolean")
+    fields = check_object(payload, {"client_id": digits})
+    sandbox = get_sandbox()
+    client_id = fields.get("client_id", sandbox.config.client_id)
+    if athlete_id not in sandbox.world.athletes:
+        raise InputError("athlete_id", f"athlete {athlete_id} does not exist")
+    revoked = sandbox.tokens.revoke_grant(athlete_id, client_id)
+    subscription = sandbox.world.subscription_of(client_id)
+    if revoked and emit and subscription is not None:
+        sandbox.emit_in_background(
+            "athlete",
+            "update",
+            athlete_id,
+            athlete_id,
+            {"authorized": "false"},
+            subscriptions=[subscription],
+        )
+    return {"revoked": revoked, "athlete_id": athlete_id, "client_id": client_id}
+
+
 @bp.get("/tokens/<refresh_token>/status")
 def token_status(refresh_token: str) -> dict[str, Any]:
     sandbox = get_sandbox()

@@ -42,7 +42,20 @@ def invalid_access_token() -> StravaError:
 
 
 def missing_permission(permission: str) -> StravaError:
+    """A valid token whose grant lacks the endpoint's scope (e.g. listing activities without
+    activity:read): 401 with resource AccessToken, field ``<scope>_permission``, code missing.
+    Source: github.com/node-strava/node-strava-v3/issues/97 and
+    github.com/iamstuartwilson/strava/issues/51 quote real Strava's body."""
     return StravaError(401, "Authorization Error", "AccessToken", permission, "missing")
+
+
+def wrong_client_secret() -> StravaError:
+    """Strava's answer to a token request with a wrong (or rotated) client secret: the error is
+    the application's, with an empty field. Source: the body real Strava returns, quoted in
+    github.com/iamstuartwilson/strava/issues/28 and github.com/node-strava/node-strava-v3/
+    issues/37. A bad client id is 400 with field ``client_id`` (github.com/zoffline/
+    zwift-offline/issues/418; see :func:`bad_request`)."""
+    return StravaError(401, "Authorization Error", "Application", "", "invalid")
 
 
 def bad_request(resource: str, field: str, code: str = "invalid") -> StravaError:

@@ -148,6 +148,9 @@ class Activity:
     location_country: str | None = None
     embed_token: str = ""
     photos: list[Photo] = field(default_factory=list)
+    # The athlete hid the start time (Strava's privacy control since July 2024; see
+    # representations.start_dates for how the API shows it).
+    hide_start_time: bool = False
 
     @property
     def type(self) -> str:

@@ -18,7 +18,7 @@ from flask import Blueprint, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from .errors import StravaError, bad_request, invalid_access_token
+from .errors import bad_request, invalid_access_token, wrong_client_secret
 from .pipeline import bearer_token
 from .representations import athlete_summary
 from .state import Sandbox, get_sandbox
@@ -214,7 +214,7 @@ def token() -> dict[str, Any]:
     if not client_secret:
         raise bad_request("Application", "client_secret", "missing")
     if sandbox.authenticate_client(client_id, client_secret) is None:
-        raise StravaError(401, "Bad Request", "Application", "client_secret", "invalid")
+        raise wrong_client_secret()
     now = sandbox.now()
     if grant_type == "authorization_code":
         code = values.get("code")

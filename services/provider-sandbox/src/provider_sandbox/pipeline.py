@@ -99,7 +99,7 @@ def _before() -> Response | None:
     if is_api(path):
         client_id = _client_of_request(sandbox)
         allowed, usage = sandbox.limiter.hit(
-            client_id, request.method, sandbox.now(), sandbox.config
+            client_id, request.method, sandbox.now(), sandbox.config, path
         )
         g.sandbox_usage = usage
         if not allowed:

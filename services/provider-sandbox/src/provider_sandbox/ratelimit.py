@@ -2,8 +2,11 @@
 
 Windows are aligned to the sandbox clock the way Strava aligns them to wall time: the short
 window is ``floor(now / window_seconds)`` (resets at :00/:15/:30/:45 by default) and the
-daily one ``floor(now / day_seconds)`` (midnight UTC). Every GET counts in both buckets, any
-other method only in the overall bucket. A request over a limit is refused and not counted.
+daily one ``floor(now / day_seconds)`` (midnight UTC). Every request counts in the overall
+bucket and every *non-upload* request (all but creating an activity, uploading a file and
+uploading media) also in the read bucket. A request over a limit is refused with 429 and still
+counts towards the daily windows ("requests violating the short term limit will still count
+toward the long term limit"). Source for both: developers.strava.com/docs/rate-limits.
 """
 
 from __future__ import annotations
@@ -47,6 +50,18 @@ def _over(used: tuple[int, int], limit: tuple[int, int]) -> bool:
 
 HISTORY_WINDOWS = 10_000
 
+# The endpoints outside Strava's "non-upload" (read) bucket: creating an activity, uploading a
+# file, uploading media (developers.strava.com/docs/rate-limits).
+_UPLOAD_PATHS = ("/api/v3/activities", "/api/v3/uploads")
+
+
+def is_upload(method: str, path: str) -> bool:
+    """True for the few requests Strava counts only in the overall bucket."""
+    if method != "POST":
+        return False
+    trimmed = path.rstrip("/")
+    return trimmed in _UPLOAD_PATHS or trimmed.endswith("/media")
+
 
 class RateLimiter:
     """Counts /api/v3 requests per application (client id).
@@ -76,18 +91,20 @@ class RateLimiter:
             return self._usage(client_id, now, config)
 
     def hit(
-        self, client_id: str, method: str, now: float, config: SandboxConfig
+        self, client_id: str, method: str, now: float, config: SandboxConfig, path: str = ""
     ) -> tuple[bool, Usage]:
         """Count one request if it fits; return (allowed, usage after the decision)."""
-        is_read = method in ("GET", "HEAD")
+        is_read = not is_upload(method, path)
+        buckets = (OVERALL, READ) if is_read else (OVERALL,)
         with self._lock:
             usage = self._usage(client_id, now, config)
             if _over(usage.overall, config.rate_limit_overall) or (
                 is_read and _over(usage.read, config.rate_limit_read)
             ):
                 self._remember(client_id, REFUSED, now, config, 1)
-                return False, usage
-            buckets = (OVERALL, READ) if is_read else (OVERALL,)
+                for bucket in buckets:  # refused, yet counted towards the day
+                    self._counter(client_id, bucket, now, config).day += 1
+                return False, self._usage(client_id, now, config)
             for bucket in buckets:
                 counter = self._counter(client_id, bucket, now, config)
                 counter.short += 1

@@ -20,6 +20,26 @@ def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+HIDDEN_START_TIME = "00:00:01"
+
+
+def start_dates(activity: Activity) -> dict[str, str]:
+    """``start_date`` (UTC) and ``start_date_local`` (local wall time, also written with "Z").
+
+    An activity whose start time the athlete hides (a privacy control Strava released in July
+    2024: github.com/strautomator/web/issues/28) is returned with both dates as the *local day*
+    at midnight plus one second, "YYYY-MM-DDT00:00:01Z" (as paceline's issue 14 records from
+    Strava's answers): a client adding the UTC offset lands on the previous day west of UTC."""
+    if activity.hide_start_time:
+        day = time.strftime("%Y-%m-%d", time.gmtime(activity.start_date + activity.utc_offset))
+        hidden = f"{day}T{HIDDEN_START_TIME}Z"
+        return {"start_date": hidden, "start_date_local": hidden}
+    return {
+        "start_date": iso(activity.start_date),
+        "start_date_local": iso(activity.start_date + activity.utc_offset),
+    }
+
+
 def athlete_summary(athlete: Athlete) -> dict[str, Any]:
     """The athlete as embedded in the token response (resource_state 2)."""
     return {
@@ -98,8 +118,7 @@ def activity_summary(activity: Activity) -> dict[str, Any]:
         "sport_type": activity.sport_type,
         "workout_type": activity.workout_type,
         "id": activity.id,
-        "start_date": iso(activity.start_date),
-        "start_date_local": iso(activity.start_date + activity.utc_offset),
+        **start_dates(activity),
         "timezone": timezones.label(activity.timezone, activity.utc_offset),
         "utc_offset": float(activity.utc_offset),
         "location_city": activity.location_city,

@@ -81,6 +81,7 @@ ACTIVITY_FIELDS: dict[str, Checker] = {
     "device_name": string(nullable=True),
     "visibility": choice(VISIBILITIES),
     "private": boolean(),
+    "hide_start_time": boolean(),
     "trainer": boolean(),
     "commute": boolean(),
     "manual": boolean(),

@@ -26,6 +26,9 @@ from .world import World
 EXTENSION_KEY = "sandbox"
 
 
+PRIVACY_UPDATE = "private"
+
+
 class Sandbox:
     """Configuration, clock, world, tokens, rate limits, faults, call log and webhooks.
 
@@ -131,12 +134,34 @@ class Sandbox:
     ) -> int:
         """Send an automatic event with retries; return how many deliveries were started."""
         targets = self.subscriptions_for_owner(owner_id) if subscriptions is None else subscriptions
+        started = 0
         for subscription in targets:
+            told = updates
+            if (
+                object_type == "activity"
+                and updates
+                and PRIVACY_UPDATE in updates
+                and not self.sees_privacy(owner_id, subscription.client_id)
+            ):
+                told = {k: v for k, v in updates.items() if k != PRIVACY_UPDATE}
+                if not told:
+                    continue  # a privacy change alone: this app is not told at all
             event = build_event(
-                subscription, object_type, aspect_type, object_id, owner_id, updates, self.now()
+                subscription, object_type, aspect_type, object_id, owner_id, told, self.now()
             )
             self.webhooks.deliver_in_background(subscription, event, self.config)
-        return len(targets)
+            started += 1
+        return started
+
+    def sees_privacy(self, owner_id: int, client_id: str) -> bool:
+        """Strava sends activity privacy changes only to apps the athlete granted
+        ``activity:read_all`` (developers.strava.com/docs/webhooks; announced as "Activity
+        privacy change, only for apps with a view_private access token",
+        groups.google.com/g/strava-api/c/9vOVWb02sJc; view_private became activity:read_all).
+        An app with no grant at all (events emitted by tests without tokens) is told."""
+        with self.lock:
+            grant = self.tokens.grants.get((owner_id, client_id))
+            return grant is None or "activity:read_all" in grant.scopes
 
 
 def get_sandbox() -> Sandbox:

@@ -64,6 +64,7 @@ class AuthCode:
     redirect_uri: str
     expires_at: float
     code_challenge: str | None
+    ready_at: float = 0.0  # refused (and kept) before this: see SandboxConfig.code_ready_seconds
 
 
 @dataclass
@@ -138,6 +139,7 @@ class TokenStore:
             redirect_uri=redirect_uri,
             expires_at=now + config.code_lifetime_seconds,
             code_challenge=code_challenge,
+            ready_at=now + config.code_ready_seconds,
         )
         with self._lock:
             self.codes[code.code] = code
@@ -153,6 +155,9 @@ class TokenStore:
     ) -> Issued:
         """Exchange a code once; any attempt with a known code consumes it."""
         with self._lock:
+            waiting = self.codes.get(code)
+            if waiting is not None and now < waiting.ready_at:
+                raise TokenError("code")  # not burnt: the same code works a moment later
             record = self.codes.pop(code, None)
             if record is None or record.client_id != client_id or now >= record.expires_at:
                 raise TokenError("code")

@@ -3,8 +3,9 @@
 Strava validates a new push subscription by calling ``callback_url`` with a ``hub.challenge``
 that must be echoed within 2 s, then POSTs one JSON event per change. Events are not signed;
 the receiver is expected to check ``subscription_id`` and ``owner_id``. A delivery that does
-not get a 2xx is retried a few times. Automatic deliveries run in a background thread so the
-request that caused them (e.g. a deauthorization) is not slowed down.
+not get a 2xx is retried, at most three attempts in all (developers.strava.com/docs/webhooks).
+Automatic deliveries run in a background thread so the request that caused them (e.g. a
+deauthorization) is not slowed down.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .models import Subscription
 log = logging.getLogger(__name__)
 
 DELIVERY_LOG_LIMIT = 100
+# Strava makes up to a total of three attempts per event (developers.strava.com/docs/webhooks).
+MAX_RETRIES = 2
 
 
 def build_event(
@@ -98,7 +101,7 @@ class WebhookDispatcher:
             "attempts": [],
             "delivered": False,
         }
-        for attempt in range(retries + 1):
+        for attempt in range(min(retries, MAX_RETRIES) + 1):
             if attempt:
                 time.sleep(config.webhook_retry_delay_seconds)
             status, error = self._attempt(
@@ -113,7 +116,7 @@ class WebhookDispatcher:
             log.warning(
                 "webhook delivery attempt %d of %d failed: %s",
                 attempt + 1,
-                retries + 1,
+                min(retries, MAX_RETRIES) + 1,
                 error or f"HTTP {status}",
             )
         record["status"] = record["attempts"][-1]["status"]

@@ -1,8 +1,9 @@
 """``token-refresher`` (also ``paceline refresh``): one pass, then exit.
 
 The exit code is the CronJob's verdict: 0 when nothing failed; 1 when any credential failed to
-refresh, needs re-authorization, lost its chain or is backing off, when a mirror write is still
-pending, or when Redis could not be reached; 2 for bad configuration.
+refresh, needs re-authorization, lost its chain or is backing off, when the provider refused the
+application's client id or secret (one line on stderr names the setting to fix), when a mirror
+write is still pending, or when Redis could not be reached; 2 for bad configuration.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
             print(planned.describe())
         print(f"{len(report.planned)} to refresh, {report.counts['skipped']} not due")
         return EXIT_OK
+    for provider, setting in sorted(report.application_errors.items()):
+        print(
+            f"token-refresher: {provider} refused the application's credentials: fix {setting} "
+            "(no credential was changed)",
+            file=sys.stderr,
+        )
     return EXIT_FAILED if report.failed else EXIT_OK
 
 

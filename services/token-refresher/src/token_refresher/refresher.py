@@ -101,6 +101,8 @@ class PassReport:
     unreadable: int = 0
     answer_to_save: list[float] = field(default_factory=list)
     provider_latency: list[float] = field(default_factory=list)
+    # Providers that refused the application itself: {provider: the setting to fix}.
+    application_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -123,6 +125,8 @@ class PassReport:
             self.answer_to_save.append(outcome.answer_to_save_seconds)
         if outcome.provider_seconds is not None:
             self.provider_latency.append(outcome.provider_seconds)
+        if outcome.result is RefreshResult.APPLICATION_ERROR and outcome.setting:
+            self.application_errors[outcome.provider] = outcome.setting
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -135,6 +139,7 @@ class PassReport:
             "unreadable": self.unreadable,
             "answer_to_save_ms": percentiles(self.answer_to_save),
             "provider_ms": percentiles(self.provider_latency),
+            "application_errors": dict(sorted(self.application_errors.items())),
             "ok": not self.failed,
         }
 
@@ -144,6 +149,7 @@ _FAILED = {
     RefreshResult.NEEDS_REAUTH.value,
     RefreshResult.LOST_CHAIN.value,
     RefreshResult.DEFERRED.value,
+    RefreshResult.APPLICATION_ERROR.value,
 }
 
 
@@ -266,6 +272,7 @@ def run_pass(runtime: Runtime, options: PassOptions) -> PassReport:
     status.duration_seconds = report.duration_seconds
     status.mirror_pending = report.mirror_pending
     status.answer_to_save_ms = percentiles(report.answer_to_save)
+    status.application_errors = dict(report.application_errors)
     if status.ok:
         status.last_success_at = status.finished_at
     write_run_status(runtime.redis, status)

@@ -19,7 +19,7 @@ from paceline.log import setup_logging
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import Settings, load_settings
 from paceline.web.health import init_health
-from paceline.web.metrics import RequestTimer, init_metrics
+from paceline.web.metrics import MetricsPort, RequestTimer, init_metrics
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,22 @@ class PathPrefix:
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
             environ["PATH_INFO"] = path[len(self.prefix) :] or "/"
         return self.app(environ, start_response)
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every response (the middleware's own 404s and
+    metrics included): a browser never reads JSON or text as script or HTML."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            if not any(name.lower() == "x-content-type-options" for name, _ in headers):
+                headers.append(("X-Content-Type-Options", "nosniff"))
+            return start_response(status, headers, *exc)
+
+        return self.app(environ, start)
 
 
 class ServiceApp(Flask):
@@ -123,4 +139,11 @@ def create_base_app(
         app.wsgi_app = wrap(app.wsgi_app)  # type: ignore[method-assign,assignment]
     if runtime.settings.path_prefix:
         app.wsgi_app = PathPrefix(app.wsgi_app, runtime.settings.path_prefix)  # type: ignore[method-assign]
+    app.wsgi_app = MetricsPort(  # type: ignore[method-assign]
+        app.wsgi_app,
+        runtime.settings.metrics_port,
+        app.extensions["paceline.collectors"],
+        runtime.settings.path_prefix,
+    )
+    app.wsgi_app = NoSniff(app.wsgi_app)  # type: ignore[method-assign]
     return app

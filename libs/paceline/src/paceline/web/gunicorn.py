@@ -31,18 +31,50 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def metrics_port() -> int:
+    """``PACELINE_METRICS_PORT`` as the settings model reads it (one place decides)."""
+    from paceline.settings import ConfigError, load_settings
+
+    try:
+        return load_settings().metrics_port
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
+
+
+def binds(main: str, metrics: int) -> list[str]:
+    """The service bind and the metrics bind (same host, own port)."""
+    host, sep, port = main.rpartition(":")
+    if not sep or main.startswith("unix:"):
+        raise SystemExit(f"GUNICORN_BIND: must be host:port (got {main!r})")
+    if port == str(metrics):
+        raise SystemExit(
+            f"PACELINE_METRICS_PORT: {metrics} is also the service port; metrics need their own"
+        )
+    return [main, f"{host}:{metrics}"]
+
+
 def config(service: str) -> dict[str, Any]:
-    """Settings for a gunicorn config module: ``globals().update(config("activity-api"))``."""
+    """Settings for a gunicorn config module: ``globals().update(config("activity-api"))``.
+
+    Two binds: the service port (what the ingress routes) and ``PACELINE_METRICS_PORT``, where
+    only ``/metrics`` answers (see :class:`paceline.web.metrics.MetricsPort`)."""
     multiproc = os.environ.setdefault(
         "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / f"paceline-{service}-prom")
     )
     Path(multiproc).mkdir(parents=True, exist_ok=True)
     fmt = os.environ.get("PACELINE_LOG_FORMAT", "json").lower()
     return {
-        "bind": os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}"),
+        "bind": binds(
+            os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}"),
+            metrics_port(),
+        ),
         "workers": _env_int("GUNICORN_WORKERS", 2),
-        "threads": _env_int("GUNICORN_THREADS", 1),
-        "worker_class": os.environ.get("GUNICORN_WORKER_CLASS", "sync"),
+        "threads": _env_int("GUNICORN_THREADS", 4),
+        # gthread whose threads get a connection only once its request has arrived: slow
+        # clients wait in the poller, not in a thread (see paceline.web.worker).
+        "worker_class": os.environ.get(
+            "GUNICORN_WORKER_CLASS", "paceline.web.worker.HeadFirstWorker"
+        ),
         "timeout": _env_int("GUNICORN_TIMEOUT", 30),
         "graceful_timeout": _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20),
         "keepalive": _env_int("GUNICORN_KEEPALIVE", 5),

@@ -1,11 +1,15 @@
-"""``/metrics`` done right under gunicorn, and request timing by route template.
+"""``/metrics`` done right under gunicorn, on its own port, and request timing by route template.
+
+``/metrics`` is answered only on ``PACELINE_METRICS_PORT`` (a second gunicorn bind, see
+:mod:`paceline.web.gunicorn`), which the chart's ServiceMonitor scrapes and the ingress never
+routes; on the service port it answers 404, with or without the path prefix.
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (the gunicorn configs set it), each scrape aggregates every
 worker's files with ``MultiProcessCollector`` into a fresh registry; without it (tests, the
 Flask dev server) the default registry is used. Shared state (token counts by state, refresher
 status and refresh totals, Redis memory use and limit) is read from Redis at scrape time by
 :class:`StoreCollector`, so every replica reports the same truth and nothing goes stale when a
-worker dies.
+worker dies. It reads aggregates the writers keep (a few small hashes), never every credential.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, json, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -40,12 +44,24 @@ class StoreCollector(Collector):
         self.store = store
         self.providers = providers
 
+    @staticmethod
+    def _memory(memory: Any) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_used_bytes",
+            "Memory Redis uses (INFO memory used_memory).",
+            value=int(memory.get("used_memory", 0)),
+        )
+        yield GaugeMetricFamily(
+            "paceline_redis_memory_max_bytes",
+            "Redis maxmemory (0 = no limit); writes fail with noeviction when reached.",
+            value=int(memory.get("maxmemory", 0)),
+        )
+
     def collect(self) -> Iterator[Metric]:
         try:
             states = states_by_provider(self.store)
             totals = refresh_totals(self.store.redis)
             status = read_run_status(self.store.redis)
-            memory: Any = self.store.redis.info("memory")
         except Exception as error:  # Redis down: export nothing rather than fail the scrape
             log.warning("store metrics unavailable", extra={"error": type(error).__name__})
             return
@@ -66,16 +82,13 @@ class StoreCollector(Collector):
         for (provider, result), value in sorted(totals.items()):
             refresh.add_metric([provider, result], value)
         yield refresh
-        yield GaugeMetricFamily(
-            "paceline_redis_memory_used_bytes",
-            "Memory Redis uses (INFO memory used_memory).",
-            value=int(memory.get("used_memory", 0)),
-        )
-        yield GaugeMetricFamily(
-            "paceline_redis_memory_max_bytes",
-            "Redis maxmemory (0 = no limit); writes fail with noeviction when reached.",
-            value=int(memory.get("maxmemory", 0)),
-        )
+        try:
+            memory: Any = self.store.redis.info("memory")
+        except Exception as error:  # INFO refused (a managed Redis's ACL): the rest still counts
+            log.warning("redis memory metrics unavailable", extra={"error": type(error).__name__})
+            memory = None
+        if memory is not None:
+            yield from self._memory(memory)
         if status is not None:
             yield GaugeMetricFamily(
                 "paceline_refresher_last_run_timestamp_seconds",
@@ -87,6 +100,16 @@ class StoreCollector(Collector):
                 "Credentials the last refresher run failed to refresh.",
                 value=status.failures,
             )
+            refused = GaugeMetricFamily(
+                "paceline_refresher_application_error",
+                "1 when the last refresher run found the provider refusing the application's "
+                "client id or secret (the label names the setting to fix), else 0.",
+                labels=["provider", "setting"],
+            )
+            errors = status.application_errors
+            for provider in sorted(set(self.providers) | set(errors)):
+                refused.add_metric([provider, errors.get(provider, "")], int(provider in errors))
+            yield refused
             if status.last_success_at is not None:
                 yield GaugeMetricFamily(
                     "paceline_refresher_last_success_timestamp_seconds",
@@ -131,13 +154,68 @@ class RequestTimer:
         child.observe(seconds)
 
 
+HIDDEN = "paceline.metrics_hidden"
+
+
+def local_port(environ: dict[str, Any]) -> int | None:
+    """The port the connection came in on: the listening socket's own (under gunicorn), never
+    anything the client sent (a ``Host`` header can name any port)."""
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        try:
+            address = sock.getsockname()
+        except OSError:
+            return None
+        return address[1] if isinstance(address, tuple) else None
+    try:  # the Flask test client and werkzeug's server: the server's own address
+        return int(environ.get("SERVER_PORT", ""))
+    except ValueError:
+        return None
+
+
+def _not_found(start_response: Any) -> list[bytes]:
+    body = json.dumps({"error": "not_found", "message": "no such resource"}).encode()
+    start_response(
+        "404 NOT FOUND",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+class MetricsPort:
+    """WSGI middleware (outermost): ``/metrics`` on the metrics port, and only there.
+
+    The metrics port serves nothing else; on the service port ``/metrics`` (and
+    ``<prefix>/metrics``) is marked, and the app's first ``before_request`` answers it 404
+    before any authentication runs (so the 404 carries the app's usual headers).
+    """
+
+    def __init__(self, app: Any, port: int, collectors: list[Collector], prefix: str) -> None:
+        self.app = app
+        self.port = port
+        self.collectors = collectors
+        self.hidden = {"/metrics", prefix.rstrip("/") + "/metrics"}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if local_port(environ) == self.port:
+            if path == "/metrics" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+                return metrics_response(self.collectors)(environ, start_response)
+            return _not_found(start_response)
+        if path in self.hidden:
+            environ[HIDDEN] = True
+        return self.app(environ, start_response)
+
+
 def init_metrics(app: Flask, service: str, store: TokenStore, providers: list[str]) -> None:
-    """``/metrics``; a service adds its own scrape-time collectors (state it reads from Redis)
-    to ``app.extensions["paceline.collectors"]``."""
+    """Metrics collectors and request timing; a service adds its own scrape-time collectors
+    (state it reads from Redis) to ``app.extensions["paceline.collectors"]``. The endpoint is
+    :class:`MetricsPort`, put around the app by :func:`paceline.web.app.create_base_app`."""
     collectors: list[Collector] = [StoreCollector(store, providers)]
     app.extensions["paceline.collectors"] = collectors
     app.extensions["paceline.timer"] = RequestTimer(service)
 
-    @app.get("/metrics")
-    def metrics_endpoint() -> Any:
-        return metrics_response(collectors)
+    @app.before_request
+    def metrics_not_here() -> None:
+        if request.environ.get(HIDDEN):
+            abort(404)

@@ -5,14 +5,19 @@
  *
  * Attributes: api (base URL; default: where this script came from), athlete (id; default: the
  * site's primary account), sport (all|run|ride|swim), units (metric|imperial),
- * theme (auto|light|dark), layout (card|compact), locale (a language tag for numbers and dates;
- * default: the browser's).
+ * theme (auto|light|dark), layout (card|compact|strava-embed), locale (a language tag for
+ * numbers and dates; default: the browser's).
+ * layout="strava-embed" shows the latest public activity with Strava's own official embed
+ * (https://strava-embeds.com/embed.js), for owners who want to stay strictly inside the terms.
+ * Links back to Strava read "View on Strava" and "Powered by Strava" is always shown, as
+ * Strava's API brand guidelines ask.
  * Every piece of text is set with textContent: names from Strava are data, never markup.
  */
 (function () {
   "use strict";
   if (!window.customElements || customElements.get("paceline-activity")) return;
 
+  var EMBED_JS = "https://strava-embeds.com/embed.js";
   var script = document.currentScript;
   var DEFAULT_API = script && script.src ? script.src.replace(/\/widget\.js(\?.*)?$/, "") : "";
   var FAMILIES = {
@@ -22,9 +27,9 @@
   };
   var CSS =
     ":host{display:block;max-width:420px;font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;" +
-    "--bg:#fff;--fg:#1d1d1f;--muted:#6b6b70;--line:#e4e4e7;--accent:#fc4c02;--link:#c43d00}" +
-    ":host([data-theme=dark]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c;--link:#fc4c02}" +
-    "@media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c;--link:#fc4c02}}" +
+    "--bg:#fff;--fg:#1d1d1f;--muted:#6b6b70;--line:#e4e4e7;--accent:#fc5200;--link:#c43d00}" +
+    ":host([data-theme=dark]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c;--link:#fc5200}" +
+    "@media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#1c1c1e;--fg:#f2f2f7;--muted:#a1a1aa;--line:#3a3a3c;--link:#fc5200}}" +
     ".card{background:var(--bg);color:var(--fg);border:1px solid var(--line);border-radius:12px;padding:14px 16px}" +
     "a{color:inherit}h3{margin:0 0 2px;font-size:16px}.muted{color:var(--muted);font-size:12px}" +
     ".stats{display:flex;flex-wrap:wrap;gap:6px 18px;margin:10px 0}.stat b{display:block;font-size:15px}" +
@@ -33,7 +38,7 @@
     ".bar{height:6px;background:var(--line);border-radius:3px;overflow:hidden;margin-top:4px}" +
     ".bar i{display:block;height:100%;background:var(--accent);transition:width .6s ease}" +
     ".note{margin-top:8px;font-size:12px;color:var(--muted)}.foot{margin-top:10px;font-size:11px;color:var(--muted)}" +
-    ".foot a{color:var(--link);font-weight:600;text-decoration:none}" +
+    ".foot a,a.view{color:var(--link);font-weight:600}.foot a{text-decoration:none}" +
     "a:focus-visible{outline:2px solid var(--link);outline-offset:2px;border-radius:2px}" +
     ".loading{animation:pulse 1.2s ease-in-out infinite}@keyframes pulse{50%{opacity:.45}}" +
     "@media (prefers-reduced-motion:reduce){.loading{animation:none}.bar i{transition:none}}" +
@@ -95,8 +100,14 @@
 
   function localDate(activity, locale) {
     var when = activity.start_time_local;
-    if (!when) return "";
     var options = { weekday: "short", day: "numeric", month: "short", year: "numeric" };
+    if (activity.start_time_hidden || !when) {
+      // Start time hidden by the athlete: the day as Strava gives it, never shifted by a zone.
+      var day = activity.start_date_local;
+      if (!day) return "";
+      options.timeZone = "UTC";
+      return new Date(day + "T12:00:00Z").toLocaleDateString(locale, options);
+    }
     try {
       if (activity.timezone) options.timeZone = activity.timezone;
       return new Date(when).toLocaleDateString(locale, options);
@@ -168,7 +179,28 @@
         this.footer(card);
         return;
       }
-      this.content(card, this.data);
+      if (this.getAttribute("layout") === "strava-embed") this.embed(card, this.data);
+      else this.content(card, this.data);
+    }
+    embed(card, data) {
+      // Strava's embed script looks for placeholders in the page, not in a shadow root: the
+      // placeholder goes into the element's own children, shown through a slot.
+      var latest = data.latest_activity;
+      while (this.firstChild) this.removeChild(this.firstChild);
+      if (latest && /^\d+$/.test(String(latest.id))) {
+        var holder = el("div", "strava-embed-placeholder");
+        holder.setAttribute("data-embed-type", "activity");
+        holder.setAttribute("data-embed-id", String(latest.id));
+        holder.setAttribute("data-style", "standard");
+        this.appendChild(holder);
+        var loader = document.createElement("script");
+        loader.src = EMBED_JS;
+        this.appendChild(loader);
+        card.appendChild(document.createElement("slot"));
+      } else {
+        card.appendChild(el("div", "muted", "No recent activities yet."));
+      }
+      this.footer(card);
     }
     content(card, data) {
       var locale = this.getAttribute("locale") || undefined;
@@ -180,13 +212,9 @@
       if (data.latest_activity && !pool.length) pool.push(data.latest_activity);
       var latest = family ? pool.filter(function (a) { return family.indexOf(a.sport_type) >= 0; })[0] : data.latest_activity;
       var athlete = data.athlete || {};
-      var head = el("div", "muted");
-      head.appendChild(link(athlete.profile_url, athlete.display_name || "Athlete"));
-      card.appendChild(head);
+      card.appendChild(el("div", "muted", athlete.display_name || "Athlete"));
       if (latest) {
-        var title = el("h3", "name");
-        title.appendChild(link(latest.url, latest.name || latest.sport_type));
-        card.appendChild(title);
+        card.appendChild(el("h3", "name", latest.name || latest.sport_type));
         card.appendChild(el("div", "muted date", localDate(latest, locale) + " \u00b7 " + latest.sport_type));
         var stats = el("div", "stats");
         stats.appendChild(stat(units.distance(latest.distance_m || 0), "Distance"));
@@ -203,6 +231,9 @@
           img.onerror = function () { img.remove(); };
           card.appendChild(img);
         }
+        var view = link(latest.url, "View on Strava");
+        view.className = "view";
+        card.appendChild(view);
       } else {
         card.appendChild(el("div", "muted", "No recent " + (family ? sport + "s" : "activities") + " yet."));
       }

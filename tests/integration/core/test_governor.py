@@ -9,7 +9,7 @@ import pytest
 import redis
 from paceline import metrics
 from paceline.clock import ManualClock
-from paceline.governor import Priority, RateGovernor, WindowPlan
+from paceline.governor import Priority, RateGovernor, WindowPlan, counts_as_read
 from paceline.upstream import RateLimitReport
 
 START = 1_767_225_600.0 + 60  # 2026-01-01T00:01:00Z
@@ -142,15 +142,17 @@ def test_the_daily_limit_blocks_until_midnight_utc(
     assert gov.acquire(Priority.INTERACTIVE).allowed
 
 
-def test_writes_count_only_against_the_overall_bucket(
+def test_uploads_count_only_against_overall_every_other_request_in_both(
     redis_client: redis.Redis, clock: ManualClock
 ) -> None:
     gov = governor(redis_client, clock)
     gov.observe(report((0, 0), (0, 0)))
-    gov.acquire(Priority.INTERACTIVE, read=False)
+    gov.acquire(Priority.INTERACTIVE, read=counts_as_read("POST", "/uploads"))
+    gov.acquire(Priority.INTERACTIVE, read=counts_as_read("POST", "/push_subscriptions"))
+    gov.acquire(Priority.INTERACTIVE, read=counts_as_read("DELETE", "/push_subscriptions/1"))
     snap = gov.snapshot()
-    assert snap["overall"]["15min"][0] == 1
-    assert snap["read"]["15min"][0] == 0
+    assert snap["overall"]["15min"][0] == 3
+    assert snap["read"]["15min"][0] == 2  # Strava's "non-upload" bucket: not only GETs
 
 
 def test_limits_come_from_headers_not_constants(

@@ -280,3 +280,52 @@ def test_odd_input_does_not_break_the_builder() -> None:
     assert view["distance_m"] == 0.0
     assert view["pace_s_per_km"] is None
     assert view["start_time_local"] is None
+
+
+def hidden(activity_id: int, day: str, **fields: Any) -> dict[str, Any]:
+    """An activity whose start time the athlete hides, as Strava's API returns it."""
+    return activity(
+        activity_id,
+        start_date=f"{day}T00:00:01Z",
+        start_date_local=f"{day}T00:00:01Z",
+        timezone="(GMT-08:00) America/Los_Angeles",
+        utc_offset=-28800.0,
+        **fields,
+    )
+
+
+def test_a_hidden_start_time_shows_the_day_only_and_the_right_day() -> None:
+    [view] = build([hidden(7, "2026-03-01")])["activities"]
+
+    assert view["start_time_hidden"] is True
+    assert view["start_time_local"] is None  # no invented time of day
+    assert view["start_date_local"] == "2026-03-01"  # not 2026-02-28 (00:00:01 minus 8 hours)
+
+
+def test_a_visible_start_time_keeps_its_local_time_and_day() -> None:
+    [view] = build([activity(1)])["activities"]
+
+    assert view["start_time_hidden"] is False
+    assert view["start_time_local"] == "2026-03-01T07:30:00+01:00"
+    assert view["start_date_local"] == "2026-03-01"
+
+
+def test_hidden_start_times_are_ordered_by_day_then_activity_id() -> None:
+    # Strava's list order among same-day hidden activities says nothing; ids grow with uploads.
+    listed = [
+        hidden(10, "2026-03-01"),
+        hidden(12, "2026-03-01"),
+        activity(5, start_date="2026-02-27T06:30:00Z", start_date_local="2026-02-27T07:30:00Z"),
+        hidden(11, "2026-02-28"),
+    ]
+
+    ids = [a["id"] for a in build(listed)["activities"]]
+
+    assert ids == [12, 10, 11, 5]
+
+
+def test_a_patched_in_hidden_start_activity_takes_its_place_by_day_and_id() -> None:
+    body = build([hidden(10, "2026-03-01"), hidden(8, "2026-02-27")])
+    patched = with_activity(body, 9, hidden(9, "2026-03-01"), STATS, SummaryOptions(), year=2026)
+
+    assert [a["id"] for a in patched["activities"]] == [10, 9, 8]
