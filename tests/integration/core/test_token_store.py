@@ -361,3 +361,127 @@ def test_list_filters_by_provider(store: TokenStore) -> None:
     store.save(cred("2").replace(provider="fitbit"), expected_version=0)
     assert [c.key for c in store.list("strava")] == ["strava:1"]
     assert sorted(c.key for c in store.list()) == ["fitbit:2", "strava:1"]
+
+
+# --- reads that never leave the store's format to the caller ---------------------------------
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every round trip to Redis from now on: one entry per plain command or pipeline sent."""
+    sent: list[str] = []
+    command = redis.Redis.execute_command
+    execute = redis.client.Pipeline.execute
+
+    def one_command(self: redis.Redis, *args: object, **options: object) -> object:
+        sent.append(str(args[0]))
+        return command(self, *args, **options)
+
+    def one_pipeline(self: redis.client.Pipeline, *args: object, **options: object) -> object:
+        sent.append("pipeline")
+        return execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", one_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", one_pipeline)
+    return sent
+
+
+def test_exists_tells_stored_accounts_apart_without_any_key(
+    redis_client: redis.Redis, mirror: FlakyMirror
+) -> None:
+    sealed = TokenStore(redis_client, mirror, codec_for(Fernet.generate_key().decode()))
+    sealed.save(cred("1"), expected_version=0)
+    keyless = TokenStore(redis_client, mirror)  # could not open the tokens: need not
+    assert keyless.exists("strava", "1")
+    assert not keyless.exists("strava", "2")
+    assert not keyless.exists("fitbit", "1")
+    sealed.delete("strava", "1")
+    assert not keyless.exists("strava", "1")
+
+
+def test_queued_exists_answers_inside_the_callers_pipeline(
+    store: TokenStore, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save(cred("1"), expected_version=0)
+    redis_client.set("other", "x")
+    sent = round_trips(monkeypatch)
+    pipe = redis_client.pipeline(transaction=False)
+    TokenStore.queue_exists(pipe, "strava", "1")
+    TokenStore.queue_exists(pipe, "strava", "2")
+    pipe.get("other")
+    stored, missing, other = pipe.execute()
+    assert (bool(stored), bool(missing), other) == (True, False, b"x")
+    assert sent == ["pipeline"]
+
+
+def test_get_many_reads_credentials_and_records_beside_them_in_one_round_trip(
+    store: TokenStore, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = store.save(cred("1"), expected_version=0).credential
+    second = store.save(cred("2"), expected_version=0).credential
+    redis_client.set("inflight:strava:2", '{"fingerprint": "ab12"}')
+    redis_client.set("backoff:strava:1", '{"attempts": 2}')
+
+    def inflight(provider: str, account: str) -> str:
+        return f"inflight:{provider}:{account}"
+
+    def backoff(provider: str, account: str) -> str:
+        return f"backoff:{provider}:{account}"
+
+    sent = round_trips(monkeypatch)
+    read = store.get_many(
+        [("strava", "1"), ("strava", "3"), ("strava", "2")], beside=(inflight, backoff)
+    )
+    assert sent == ["pipeline"]
+    assert [(r.provider, r.account_id, r.credential, r.error) for r in read] == [
+        ("strava", "1", first, None),
+        ("strava", "3", None, None),
+        ("strava", "2", second, None),
+    ]
+    assert [r.beside for r in read] == [
+        (None, b'{"attempts": 2}'),
+        (None, None),
+        (b'{"fingerprint": "ab12"}', None),
+    ]
+    assert [r.beside for r in store.get_many([("strava", "1")])] == [()]
+
+
+def test_get_many_reports_an_unreadable_record_and_still_reads_the_others(
+    redis_client: redis.Redis, mirror: FlakyMirror
+) -> None:
+    TokenStore(redis_client, mirror, codec_for(Fernet.generate_key().decode())).save(
+        cred("1"), expected_version=0
+    )
+    store = TokenStore(redis_client, mirror, codec_for(Fernet.generate_key().decode()))
+    readable = store.save(cred("2"), expected_version=0).credential
+    unreadable, fine = store.get_many([("strava", "1"), ("strava", "2")])
+    assert unreadable.credential is None
+    assert isinstance(unreadable.error, TokenDecryptError)
+    assert (fine.credential, fine.error) == (readable, None)
+    with pytest.raises(TokenDecryptError):  # a whole listing still refuses to hide it
+        store.list()
+
+
+def test_created_at_is_the_first_save_and_needs_no_key(
+    redis_client: redis.Redis, mirror: FlakyMirror, clock: ManualClock
+) -> None:
+    sealed = TokenStore(redis_client, mirror, codec_for(Fernet.generate_key().decode()), clock)
+    first_seen = clock.now()
+    one = sealed.save(cred("1"), expected_version=0).credential
+    clock.advance(60)
+    sealed.save(cred("2"), expected_version=0)
+    clock.advance(60)
+    sealed.save(one.replace(access_token="access-1-2-0a9b"), expected_version=1)  # an update
+    keyless = TokenStore(redis_client, mirror)
+    assert keyless.created_at("strava", ["1", "2", "3"]) == {
+        "1": first_seen,
+        "2": first_seen + 60,
+    }
+    assert keyless.created_at("strava", []) == {}
+
+
+def test_state_counts_follow_a_credential_that_changes_state(store: TokenStore) -> None:
+    saved = store.save(cred("1"), expected_version=0).credential
+    store.save(cred("2"), expected_version=0)
+    assert store.state_counts() == {("strava", "active"): 2}
+    store.save(saved.replace(state=CredentialState.NEEDS_REAUTH), expected_version=1)
+    assert store.state_counts() == {("strava", "active"): 1, ("strava", "needs_reauth"): 1}
+    store.delete("strava", "2")
+    assert store.state_counts() == {("strava", "needs_reauth"): 1}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from paceline import refresh
 from paceline.credential import CredentialState
 from paceline.refresh import Backoff, backoff_key, inflight_key
@@ -177,3 +178,27 @@ def test_a_refusal_is_counted_with_the_mark_even_if_the_process_dies_right_after
     flagged = runtime.store.get("strava", bad.account_id)
     assert flagged is not None and flagged.state is CredentialState.NEEDS_REAUTH
     assert refresh_totals(runtime.redis) == {("strava", "needs_reauth"): 1}
+
+
+def test_credential_sealed_with_another_key_fails_the_pass_and_the_others_still_refresh(
+    strava_setup: Callable[..., StravaSetup],
+) -> None:
+    setup = strava_setup()
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    stranded = setup.seed(setup.runtime(encryption_key=old_key), 30 * 60)
+    runtime = setup.runtime(encryption_key=new_key)
+    current = setup.seed(runtime, 30 * 60)
+
+    result = run_cli(runtime)
+
+    assert result.code == 1  # the CronJob's verdict: something needs a person
+    assert setup.token_posts() == 1
+    refreshed = runtime.store.get("strava", current.account_id)
+    assert refreshed is not None and refreshed.version == current.version + 1
+    kept = setup.runtime(encryption_key=old_key).store.get("strava", stranded.account_id)
+    assert kept == stranded  # nothing written over what could not be read
+    unreadable = [line for line in result.log_lines() if line.get("msg") == "credential unreadable"]
+    assert [(line["account"], line["error"]) for line in unreadable] == [
+        (stranded.account_id, "TokenDecryptError")
+    ]
+    assert stranded.refresh_token not in result.stderr + result.stdout

@@ -26,6 +26,7 @@ import redis
 from paceline import keys
 from paceline.clock import Clock
 from paceline.erasure import ERASURES_KEY
+from paceline.store import TokenStore
 
 # KEYS: summary hash, credential hash. ARGV: body, fetched_at, generation, ttl seconds,
 # privacy_events ("1" when the provider reports the account's privacy changes, else "0").
@@ -156,7 +157,7 @@ class SummaryCache:
             if held is not None and now < held[0]:
                 return held[1]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hexists(keys.credential_key(provider, account_id), "record")
+        TokenStore.queue_exists(pipe, provider, account_id)
         pipe.hmget(summary_key(provider, account_id), _FIELDS)
         pipe.get(ERASURES_KEY)
         connected, fields, erasures = pipe.execute()

@@ -12,10 +12,12 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from paceline import keys
 from paceline.clock import Clock, SystemClock
@@ -143,6 +145,27 @@ class SaveResult:
     mirrored: bool
 
 
+# The hash field that holds a credential's record (its JSON, tokens sealed by the codec). Only
+# this module knows it: everyone else asks TokenStore.
+_RECORD = "record"
+
+
+@dataclass(frozen=True)
+class StoredCredential:
+    """One account as :meth:`TokenStore.get_many` read it.
+
+    ``credential`` is None when nothing is stored, or when the record cannot be read (then
+    ``error`` says why: corrupt, or sealed with another encryption key). ``beside`` holds the
+    raw values of the keys asked for beside the credential, in the order they were asked for.
+    """
+
+    provider: str
+    account_id: str
+    credential: Credential | None
+    error: Exception | None = None
+    beside: tuple[Any, ...] = ()
+
+
 class TokenStore:
     def __init__(
         self,
@@ -163,23 +186,81 @@ class TokenStore:
 
     # --- reads -------------------------------------------------------------------------------
     def get(self, provider: str, account_id: str) -> Credential | None:
-        raw = self.redis.hget(keys.credential_key(provider, account_id), "record")
+        raw = self.redis.hget(keys.credential_key(provider, account_id), _RECORD)
         return None if raw is None else Credential.from_json(raw, self.codec)
+
+    def exists(self, provider: str, account_id: str) -> bool:
+        """A credential is stored for the account (whatever its state); no token is opened."""
+        return bool(self.redis.hexists(keys.credential_key(provider, account_id), _RECORD))
+
+    @staticmethod
+    def queue_exists(pipe: Pipeline, provider: str, account_id: str) -> None:
+        """Queue :meth:`exists` on a caller's pipeline, so it shares that round trip; its reply
+        is truthy when the credential is stored."""
+        pipe.hexists(keys.credential_key(provider, account_id), _RECORD)
+
+    def get_many(
+        self,
+        members: Sequence[tuple[str, str]],
+        *,
+        beside: Sequence[Callable[[str, str], str]] = (),
+    ) -> builtins.list[StoredCredential]:
+        """Read many credentials in one round trip, with, for each, the plain keys that
+        ``beside`` names (functions of provider and account, e.g. the refresh in-flight and
+        back-off records), fetched in the same pipeline. A record that cannot be read does not
+        stop the others: it comes back with its ``error``."""
+        pipe = self.redis.pipeline(transaction=False)
+        for provider, account in members:
+            pipe.hget(keys.credential_key(provider, account), _RECORD)
+            for key in beside:
+                pipe.get(key(provider, account))
+        replies = pipe.execute()
+        step = 1 + len(beside)
+        found = []
+        for i, (provider, account) in enumerate(members):
+            raw = replies[step * i]
+            credential, error = None, None
+            if raw is not None:
+                try:
+                    credential = Credential.from_json(raw, self.codec)
+                except Exception as caught:  # corrupt, or sealed with another encryption key
+                    error = caught
+            found.append(
+                StoredCredential(
+                    provider,
+                    account,
+                    credential,
+                    error,
+                    tuple(replies[step * i + 1 : step * (i + 1)]),
+                )
+            )
+        return found
+
+    def created_at(self, provider: str, account_ids: Iterable[str]) -> dict[str, float]:
+        """When each stored credential was first saved (0.0 if unknown), for the accounts that
+        have one; one round trip, and no token is opened."""
+        wanted = builtins.list(account_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for account in wanted:
+            pipe.hget(keys.credential_key(provider, account), _RECORD)
+        return {
+            account: float(json.loads(raw).get("created_at") or 0.0)
+            for account, raw in zip(wanted, pipe.execute(), strict=True)
+            if raw is not None
+        }
 
     def members(self) -> list[tuple[str, str]]:
         return sorted(keys.split_member(m) for m in self.redis.smembers(keys.CREDENTIAL_INDEX))
 
     def list(self, provider: str | None = None) -> list[Credential]:
         wanted = [m for m in self.members() if provider is None or m[0] == provider]
-        return [c for c in self._get_many(wanted) if c is not None]
-
-    def _get_many(self, members: Iterable[tuple[str, str]]) -> builtins.list[Credential | None]:
-        pipe = self.redis.pipeline(transaction=False)
-        for provider, account in members:
-            pipe.hget(keys.credential_key(provider, account), "record")
-        return [
-            None if raw is None else Credential.from_json(raw, self.codec) for raw in pipe.execute()
-        ]
+        found = []
+        for stored in self.get_many(wanted):
+            if stored.error is not None:
+                raise stored.error
+            if stored.credential is not None:
+                found.append(stored.credential)
+        return found
 
     # --- writes ------------------------------------------------------------------------------
     def save(
@@ -321,7 +402,7 @@ class TokenStore:
         members = self.members()
         pipe = self.redis.pipeline(transaction=False)
         for provider, account in members:
-            pipe.hget(keys.credential_key(provider, account), "record")
+            pipe.hget(keys.credential_key(provider, account), _RECORD)
         return sum(
             1
             for raw in pipe.execute()
@@ -343,20 +424,25 @@ class TokenStore:
             synced += int(self._mirror_put(credential))
         return synced
 
+    # --- state counts ------------------------------------------------------------------------
+    def state_counts(self) -> dict[tuple[str, str], int]:
+        """Credential counts by (provider, state), from the counts the writes keep: one small
+        hash, whatever the number of credentials (counted once from scratch when it is missing)."""
+        raw: dict[bytes, bytes] = self.redis.hgetall(keys.TOKEN_STATES)  # type: ignore[assignment]
+        if b"_built" not in raw:
+            self._recount(
+                keys=[keys.CREDENTIAL_INDEX, keys.TOKEN_STATES],
+                args=[keys.NAMESPACE + ":credential:"],
+            )
+            raw = self.redis.hgetall(keys.TOKEN_STATES)  # type: ignore[assignment]
+        counts: dict[tuple[str, str], int] = {}
+        for name, value in raw.items():
+            provider, sep, state = name.decode().partition("|")
+            if sep and int(value) > 0:
+                counts[(provider, state)] = int(value)
+        return counts
+
 
 def states_by_provider(store: TokenStore) -> dict[tuple[str, str], int]:
-    """Credential counts by (provider, state), from the counts the writes keep: one small hash,
-    whatever the number of credentials (counted once from scratch when the hash is missing)."""
-    raw: dict[bytes, bytes] = store.redis.hgetall(keys.TOKEN_STATES)  # type: ignore[assignment]
-    if b"_built" not in raw:
-        store._recount(
-            keys=[keys.CREDENTIAL_INDEX, keys.TOKEN_STATES],
-            args=[keys.NAMESPACE + ":credential:"],
-        )
-        raw = store.redis.hgetall(keys.TOKEN_STATES)  # type: ignore[assignment]
-    counts: dict[tuple[str, str], int] = {}
-    for name, value in raw.items():
-        provider, sep, state = name.decode().partition("|")
-        if sep and int(value) > 0:
-            counts[(provider, state)] = int(value)
-    return counts
+    """Credential counts by (provider, state): see :meth:`TokenStore.state_counts`."""
+    return store.state_counts()

@@ -6,10 +6,8 @@ data (:mod:`activity_api.restore`), so an empty Redis does not make accounts loo
 
 from __future__ import annotations
 
-import json
 import re
 
-from paceline import keys
 from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
 
@@ -23,10 +21,9 @@ def is_connected(runtime: Runtime, account_id: str) -> bool:
     """A credential exists for the account (whatever its state): its summary may be shown."""
     if not ATHLETE_ID.match(account_id):
         return False
-    key = keys.credential_key(PROVIDER, account_id)
-    if runtime.redis.hexists(key, "record"):
+    if runtime.store.exists(PROVIDER, account_id):
         return True
-    return restored_now(runtime) and bool(runtime.redis.hexists(key, "record"))
+    return restored_now(runtime) and runtime.store.exists(PROVIDER, account_id)
 
 
 def primary_account(runtime: Runtime) -> str | None:
@@ -42,15 +39,8 @@ def primary_account(runtime: Runtime) -> str | None:
         members = _members(runtime)
     if not members:
         return None
-    pipe = runtime.redis.pipeline(transaction=False)
-    for account in members:
-        pipe.hget(keys.credential_key(PROVIDER, account), "record")
-    candidates: list[tuple[float, str]] = []
-    for account, raw in zip(members, pipe.execute(), strict=True):
-        if raw is None:
-            continue
-        record = json.loads(raw)
-        candidates.append((float(record.get("created_at") or 0.0), account))
+    created = runtime.store.created_at(PROVIDER, members)
+    candidates = [(created[account], account) for account in members if account in created]
     return min(candidates)[1] if candidates else None
 
 

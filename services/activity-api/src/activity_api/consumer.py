@@ -477,12 +477,12 @@ class WebhookConsumer:
         return "marked"
 
     def _connected(self, account: str) -> bool:
-        key = keys.credential_key(PROVIDER, account)
-        if self.redis.hexists(key, "record"):
+        store = self.runtime.store
+        if store.exists(PROVIDER, account):
             return True
         try:
             if self.restore.restore_if_lost(self.runtime):  # Redis had lost its data
-                return bool(self.redis.hexists(key, "record"))
+                return store.exists(PROVIDER, account)
         except CredentialsNotRestored as error:
             raise RetryLater(str(error)) from None
         return False

@@ -186,29 +186,25 @@ def candidates(
 def _read_batch(
     runtime: Runtime, members: list[tuple[str, str]], report: PassReport
 ) -> list[Candidate]:
-    pipe = runtime.redis.pipeline(transaction=False)
-    for provider, account in members:
-        pipe.hget(keys.credential_key(provider, account), "record")
-        pipe.get(inflight_key(provider, account))
-        pipe.get(backoff_key(provider, account))
-    replies = pipe.execute()
+    """The batch's credentials with their in-flight and back-off records: one round trip."""
     found = []
-    for i in range(len(members)):
-        raw, raw_inflight, raw_backoff = replies[3 * i : 3 * i + 3]
-        if raw is None:
-            continue
-        try:
-            credential = Credential.from_json(raw, runtime.store.codec)
-        except Exception as error:  # corrupt, or sealed with another encryption key
+    for stored in runtime.store.get_many(members, beside=(inflight_key, backoff_key)):
+        if stored.error is not None:  # corrupt, or sealed with another encryption key
             report.unreadable += 1
-            provider, account = members[i]
             log.error(
                 "credential unreadable",
-                extra={"provider": provider, "account": account, "error": type(error).__name__},
+                extra={
+                    "provider": stored.provider,
+                    "account": stored.account_id,
+                    "error": type(stored.error).__name__,
+                },
             )
             continue
+        if stored.credential is None:
+            continue
+        raw_inflight, raw_backoff = stored.beside
         found.append(
-            Candidate(credential, parse_inflight(raw_inflight), Backoff.parse(raw_backoff))
+            Candidate(stored.credential, parse_inflight(raw_inflight), Backoff.parse(raw_backoff))
         )
     return found
 

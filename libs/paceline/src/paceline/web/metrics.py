@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 
 from paceline import metrics
 from paceline.runstatus import read_run_status, refresh_totals
-from paceline.store import TokenStore, states_by_provider
+from paceline.store import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         try:
-            states = states_by_provider(self.store)
+            states = self.store.state_counts()
             totals = refresh_totals(self.store.redis)
             status = read_run_status(self.store.redis)
         except Exception as error:  # Redis down: export nothing rather than fail the scrape
