@@ -91,3 +91,15 @@ def test_delete_hides_the_activity_and_a_title_change_does_not() -> None:
 def test_anything_else_is_rejected(body: Any) -> None:
     with pytest.raises(InvalidEvent):
         parse_event(body)
+
+
+@pytest.mark.parametrize("updates", [False, 0, "", [], None, "x", ["private"]])
+def test_updates_that_are_not_an_object_are_refused_even_when_falsy(updates: Any) -> None:
+    with pytest.raises(InvalidEvent, match="updates must be an object"):
+        parse_event(event(updates=updates))
+
+
+def test_an_event_without_updates_has_none() -> None:
+    body = event()
+    body.pop("updates", None)
+    assert parse_event(body).updates == {}

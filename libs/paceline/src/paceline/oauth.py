@@ -30,6 +30,7 @@ from paceline.upstream import (
     TransientError,
     UpstreamClient,
     decode_api_response,
+    error_entries,
     retry_after_seconds,
 )
 
@@ -75,13 +76,8 @@ def oauth_error_reason(body: Any) -> str:
 def application_error_field(body: Any) -> str | None:
     """The ``field`` of an error about the application itself (resource ``Application``), or
     None when the error is about something else (a token, a code, an athlete)."""
-    if not isinstance(body, Mapping):
-        return None
-    errors = body.get("errors")
-    if not isinstance(errors, list):
-        return None
-    for error in errors:
-        if isinstance(error, Mapping) and error.get("resource") == "Application":
+    for error in error_entries(body):
+        if error.get("resource") == "Application":
             return str(error.get("field") or "")
     return None
 

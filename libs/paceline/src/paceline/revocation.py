@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from paceline.credential import Credential, CredentialState
 from paceline.governor import Priority
-from paceline.upstream import TransientError, UpstreamError
+from paceline.upstream import TransientError, UpstreamError, error_entries
 
 if TYPE_CHECKING:
     from paceline.refresh import RefreshResult
@@ -68,12 +67,9 @@ def access_answer(status: int, body: Any) -> AccessAnswer:
     access token counts as a refusal; a proxy's 401 page or any other body does not."""
     if 200 <= status < 300:
         return AccessAnswer.ACCEPTED
-    if status != 401 or not isinstance(body, Mapping):
+    if status != 401:
         return AccessAnswer.UNKNOWN
-    errors = body.get("errors")
-    if not isinstance(errors, list) or not errors:
-        return AccessAnswer.UNKNOWN
-    entries = [e for e in errors if isinstance(e, Mapping)]
+    entries = error_entries(body)
     if any(e.get("resource") == "Application" for e in entries):
         return AccessAnswer.UNKNOWN  # a wrong client secret: not the athlete's doing
     if any(e.get("field") == "access_token" and e.get("code") == "invalid" for e in entries):

@@ -79,21 +79,27 @@ class ScopeMissing(PermanentError):
         self.scope = scope
 
 
-def missing_scope(body: Any) -> str | None:
-    """The scope a 401 body says is missing (``activity:read_permission`` -> ``activity:read``)."""
+def error_entries(body: Any) -> list[Mapping[str, Any]]:
+    """The object entries of a Strava-style error body (``{"message": ..., "errors":
+    [{"resource", "field", "code"}]}``, developers.strava.com "Errors"); [] for any other body."""
     if not isinstance(body, Mapping):
-        return None
+        return []
     errors = body.get("errors")
     if not isinstance(errors, list):
-        return None
-    for error in errors:
+        return []
+    return [error for error in errors if isinstance(error, Mapping)]
+
+
+def missing_scope(body: Any) -> str | None:
+    """The scope a 401 body says is missing (``activity:read_permission`` -> ``activity:read``)."""
+    for error in error_entries(body):
+        field_name = error.get("field")
         if (
-            isinstance(error, Mapping)
-            and error.get("code") == "missing"
-            and isinstance(error.get("field"), str)
-            and error["field"].endswith("_permission")
+            error.get("code") == "missing"
+            and isinstance(field_name, str)
+            and field_name.endswith("_permission")
         ):
-            return str(error["field"])[: -len("_permission")][:64]
+            return field_name[: -len("_permission")][:64]
     return None
 
 

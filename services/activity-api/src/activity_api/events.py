@@ -174,7 +174,7 @@ def parse_event(body: Any) -> WebhookEvent:
         raise InvalidEvent("object_type must be activity or athlete")
     if body.get("aspect_type") not in ASPECT_TYPES:
         raise InvalidEvent("aspect_type must be create, update or delete")
-    raw_updates = body.get("updates") or {}
+    raw_updates = body.get("updates", {})  # absent is empty; false, [] or "" are not objects
     if not isinstance(raw_updates, Mapping) or len(raw_updates) > 20:
         raise InvalidEvent("updates must be an object")
     for name, value in raw_updates.items():
