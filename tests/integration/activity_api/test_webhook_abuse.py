@@ -336,3 +336,19 @@ def test_the_secret_path_never_reaches_a_log_line(harness_factory: HarnessFactor
     access_line = f'127.0.0.1 - - "POST {path} HTTP/1.1" 200 22'  # gunicorn's access log
     assert token not in redact(access_line)
     assert PATH_SECRET not in redact(f"secret={PATH_SECRET}")
+
+
+def test_the_webhook_limit_leaves_widget_reads_alone(harness_factory: HarnessFactory) -> None:
+    """Only the webhook routes are limited: a widget read (however many from one address)
+    neither counts against the webhook allowance nor runs the limiter at all."""
+    h = harness_factory(webhook_rate_limit="3/minute")
+    h.connect(make_athlete(h.sandbox))
+    app_hooks = [
+        *h.app.before_request_funcs.get(None, []),
+        *h.app.after_request_funcs.get(None, []),
+    ]
+    assert not [hook for hook in app_hooks if "limiter" in repr(hook).lower()]
+    reads = [h.client.get("/v1/strava/summary").status_code for _ in range(10)]
+    assert 429 not in reads
+    posts = [h.client.post("/webhooks/strava", json=event(31337)).status_code for _ in range(4)]
+    assert posts == [200] * 3 + [429]
