@@ -29,6 +29,8 @@ import argparse
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ import requests
 from stack import (
     ACTIVITY_API,
     HERE,
+    Sandbox,
     Server,
     WrkResult,
     connect_athletes,
@@ -103,15 +106,40 @@ def measure(
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_load_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+    """The options every cached-read benchmark takes (``levels``: the connection counts)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seconds", type=float, default=3.0, help="each measured wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="runs per target and load")
     parser.add_argument("--connections", default="10,50")
     args = parser.parse_args(argv)
-    levels = [int(c) for c in args.connections.split(",")]
-    wrk_binary()
+    args.levels = [int(c) for c in args.connections.split(",")]
+    return args
 
+
+@dataclass(frozen=True)
+class ServedPair:
+    """activity-api and the bare route serving the same bytes of one route."""
+
+    api: Server
+    bare: Server
+    first: requests.Response  # activity-api's first (cache-warming) answer
+    sandbox: Sandbox
+    warm_calls: int  # the sandbox's API calls once the cache was warm
+
+    def upstream_calls_since_warm(self) -> int:
+        return self.sandbox.api_calls() - self.warm_calls
+
+
+@contextmanager
+def api_beside_bare_route(
+    route: str, body_name: str, bare_extra: Callable[[str, Path], dict[str, str]]
+) -> Iterator[ServedPair]:
+    """Its own ``redis-server`` and sandbox, one athlete connected, activity-api under
+    ``activity_api.gunicorn_conf`` asked ``route`` once to warm its cache, and
+    ``bench/bare_summary_app.py`` under the same configuration serving exactly those bytes
+    (``bare_extra(redis_url, body_file)`` adds to its environment)."""
+    wrk_binary()
     with tempfile.TemporaryDirectory(prefix="paceline-bench-") as tmp:
         workdir = Path(tmp)
         with redis_server(workdir) as redis_url, sandbox_server(workdir) as sandbox:
@@ -120,15 +148,15 @@ def main(argv: list[str] | None = None) -> int:
             connect_athletes(runtime, sandbox, [athlete])
             env = paceline_env(redis_url, sandbox)
             with gunicorn("activity-api", ACTIVITY_API, env, workdir) as api:
-                first = requests.get(api.url + ROUTE, timeout=30)
+                first = requests.get(api.url + route, timeout=30)
                 first.raise_for_status()
                 warm_calls = sandbox.api_calls()
-                body_file = workdir / "summary.json"
+                body_file = workdir / body_name
                 body_file.write_bytes(first.content)
                 bare_env = {
                     **env,
                     "BENCH_BARE_BODY_FILE": str(body_file),
-                    "BENCH_BARE_REDIS_URL": redis_url,
+                    **bare_extra(redis_url, body_file),
                 }
                 with gunicorn(
                     "bare-route",
@@ -137,27 +165,37 @@ def main(argv: list[str] | None = None) -> int:
                     workdir,
                     pythonpath=HERE,
                 ) as bare:
-                    baseline = requests.get(bare.url + ROUTE, timeout=10)
-                    served = requests.get(api.url + ROUTE, timeout=10)
-                    if baseline.content != first.content or served.json()["meta"]["stale"]:
-                        raise SystemExit("cached_read: the two targets do not serve the same data")
-                    print(
-                        f"summary: {len(first.content)} bytes; activity-api and the bare route "
-                        f"under activity_api.gunicorn_conf; {args.rounds} rounds of "
-                        f"{args.seconds:g} s per point",
-                        flush=True,
-                    )
-                    results = measure(
-                        {
-                            "activity-api": (api.url + ROUTE, api),
-                            "bare-route": (bare.url + ROUTE, bare),
-                            "bare+redis": (bare.url + ROUTE + "-after-redis", bare),
-                        },
-                        levels,
-                        args.rounds,
-                        args.seconds,
-                    )
-                upstream_during_load = sandbox.api_calls() - warm_calls
+                    yield ServedPair(api, bare, first, sandbox, warm_calls)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_load_args(argv, __doc__.splitlines()[0])
+    levels = args.levels
+    with api_beside_bare_route(
+        ROUTE, "summary.json", lambda redis_url, _: {"BENCH_BARE_REDIS_URL": redis_url}
+    ) as served_pair:
+        api, bare, first = served_pair.api, served_pair.bare, served_pair.first
+        baseline = requests.get(bare.url + ROUTE, timeout=10)
+        served = requests.get(api.url + ROUTE, timeout=10)
+        if baseline.content != first.content or served.json()["meta"]["stale"]:
+            raise SystemExit("cached_read: the two targets do not serve the same data")
+        print(
+            f"summary: {len(first.content)} bytes; activity-api and the bare route "
+            f"under activity_api.gunicorn_conf; {args.rounds} rounds of "
+            f"{args.seconds:g} s per point",
+            flush=True,
+        )
+        results = measure(
+            {
+                "activity-api": (api.url + ROUTE, api),
+                "bare-route": (bare.url + ROUTE, bare),
+                "bare+redis": (bare.url + ROUTE + "-after-redis", bare),
+            },
+            levels,
+            args.rounds,
+            args.seconds,
+        )
+        upstream_during_load = served_pair.upstream_calls_since_warm()
 
     levels_json: dict[str, Any] = {}
     checks: list[bool] = []

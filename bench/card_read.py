@@ -13,84 +13,43 @@ Target: at least 0.9 of the bare route's requests/s. The LAST line is the figure
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import requests
-from cached_read import measure
-from stack import (
-    ACTIVITY_API,
-    HERE,
-    connect_athletes,
-    gunicorn,
-    make_runtime,
-    paceline_env,
-    redis_server,
-    sandbox_server,
-    write_result,
-    wrk_binary,
-)
+from cached_read import api_beside_bare_route, measure, parse_load_args
+from stack import write_result
 
 ROUTE = "/v1/strava/card.svg"
 THROUGHPUT_TARGET = 0.9
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="each measured wrk run")
-    parser.add_argument("--rounds", type=int, default=5, help="runs per target and load")
-    parser.add_argument("--connections", default="10,50")
-    args = parser.parse_args(argv)
-    levels = [int(c) for c in args.connections.split(",")]
-    wrk_binary()
-
-    with tempfile.TemporaryDirectory(prefix="paceline-bench-") as tmp:
-        workdir = Path(tmp)
-        with redis_server(workdir) as redis_url, sandbox_server(workdir) as sandbox:
-            runtime = make_runtime(redis_url, sandbox)
-            athlete = min(a["id"] for a in sandbox.control("GET", "/athletes"))
-            connect_athletes(runtime, sandbox, [athlete])
-            env = paceline_env(redis_url, sandbox)
-            with gunicorn("activity-api", ACTIVITY_API, env, workdir) as api:
-                first = requests.get(api.url + ROUTE, timeout=30)
-                first.raise_for_status()
-                warm_calls = sandbox.api_calls()
-                card_file = workdir / "card.svg"
-                card_file.write_bytes(first.content)
-                bare_env = {
-                    **env,
-                    "BENCH_BARE_BODY_FILE": str(card_file),
-                    "BENCH_BARE_CARD_FILE": str(card_file),
-                }
-                with gunicorn(
-                    "bare-route",
-                    "bare_summary_app:create_app()",
-                    bare_env,
-                    workdir,
-                    pythonpath=HERE,
-                ) as bare:
-                    baseline = requests.get(bare.url + ROUTE, timeout=10)
-                    if baseline.content != requests.get(api.url + ROUTE, timeout=10).content:
-                        raise SystemExit("card_read: the two targets do not serve the same card")
-                    print(
-                        f"card: {len(first.content)} bytes; activity-api and the bare route "
-                        f"under activity_api.gunicorn_conf; {args.rounds} rounds of "
-                        f"{args.seconds:g} s per point",
-                        flush=True,
-                    )
-                    results = measure(
-                        {
-                            "card.svg": (api.url + ROUTE, api),
-                            "bare-route": (bare.url + ROUTE, bare),
-                        },
-                        levels,
-                        args.rounds,
-                        args.seconds,
-                    )
-                upstream_during_load = sandbox.api_calls() - warm_calls
+    args = parse_load_args(argv, __doc__.splitlines()[0])
+    levels = args.levels
+    with api_beside_bare_route(
+        ROUTE, "card.svg", lambda _, card_file: {"BENCH_BARE_CARD_FILE": str(card_file)}
+    ) as served_pair:
+        api, bare, first = served_pair.api, served_pair.bare, served_pair.first
+        baseline = requests.get(bare.url + ROUTE, timeout=10)
+        if baseline.content != requests.get(api.url + ROUTE, timeout=10).content:
+            raise SystemExit("card_read: the two targets do not serve the same card")
+        print(
+            f"card: {len(first.content)} bytes; activity-api and the bare route "
+            f"under activity_api.gunicorn_conf; {args.rounds} rounds of "
+            f"{args.seconds:g} s per point",
+            flush=True,
+        )
+        results = measure(
+            {
+                "card.svg": (api.url + ROUTE, api),
+                "bare-route": (bare.url + ROUTE, bare),
+            },
+            levels,
+            args.rounds,
+            args.seconds,
+        )
+        upstream_during_load = served_pair.upstream_calls_since_warm()
 
     levels_json: dict[str, Any] = {}
     parts: list[str] = []
