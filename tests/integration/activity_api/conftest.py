@@ -169,3 +169,18 @@ def serve() -> Iterator[Callable[[Flask], str]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def event(owner: int | str, **fields: Any) -> dict[str, Any]:
+    """A Strava webhook event body (an activity created, unless ``fields`` say otherwise)."""
+    body: dict[str, Any] = {
+        "aspect_type": "create",
+        "event_time": int(time.time()),
+        "object_id": 1,
+        "object_type": "activity",
+        "owner_id": int(owner),
+        "subscription_id": SUBSCRIPTION_ID,
+        "updates": {},
+    }
+    body.update(fields)
+    return body

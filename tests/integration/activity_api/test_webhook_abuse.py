@@ -27,24 +27,11 @@ from tests.integration.activity_api.conftest import (
     SUBSCRIPTION_ID,
     Harness,
     HarnessFactory,
+    event,
     make_athlete,
 )
 
 PATH_SECRET = "path-secret-for-tests-0123456789"
-
-
-def event(owner: int | str, **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "aspect_type": "create",
-        "event_time": int(time.time()),
-        "object_id": 1,
-        "object_type": "activity",
-        "owner_id": int(owner),
-        "subscription_id": SUBSCRIPTION_ID,
-        "updates": {},
-    }
-    body.update(fields)
-    return body
 
 
 def deauthorization(owner: int | str, subscription_id: int = SUBSCRIPTION_ID) -> dict[str, Any]:

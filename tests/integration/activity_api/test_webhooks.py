@@ -19,22 +19,9 @@ from tests.integration.activity_api.conftest import (
     VERIFY_TOKEN,
     Harness,
     HarnessFactory,
+    event,
     make_athlete,
 )
-
-
-def event(owner: str, **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "aspect_type": "create",
-        "event_time": int(time.time()),
-        "object_id": 1,
-        "object_type": "activity",
-        "owner_id": int(owner),
-        "subscription_id": SUBSCRIPTION_ID,
-        "updates": {},
-    }
-    body.update(fields)
-    return body
 
 
 def test_subscription_validation_echoes_the_challenge(harness: Harness) -> None:
