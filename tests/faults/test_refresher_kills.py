@@ -33,7 +33,6 @@ import pytest
 from paceline.credential import CredentialState
 from paceline.refresh import CHECKPOINTS, fingerprint, inflight_key, parse_inflight
 from paceline.runstatus import refresh_totals
-from paceline.store import states_by_provider
 from token_refresher.refresher import percentiles
 
 from tests.faults.conftest import Recorder
@@ -146,7 +145,7 @@ def test_refresher_killed_at_random_points_loses_no_credential_silently(
     # What the operator sees: the token-state gauge (read from the store) and the
     # lost_chain counter. The counter is bumped after the mark is saved, so a kill landing in
     # between can leave it short (never over); the gauge is the truth.
-    gauge = states_by_provider(runtime.store).get(("strava", "needs_reauth"), 0)
+    gauge = runtime.store.state_counts().get(("strava", "needs_reauth"), 0)
     counted = refresh_totals(runtime.redis).get(("strava", "lost_chain"), 0)
     counted_ok = len(reported) - kills <= counted <= len(reported)
     windows = [

@@ -13,7 +13,6 @@ import redis
 import requests
 from paceline.credential import Credential, CredentialState
 from paceline.runtime import Runtime
-from paceline.store import states_by_provider
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.security import generate_password_hash
 
@@ -78,7 +77,7 @@ def test_token_counts_follow_every_write_without_reading_credentials_at_scrape(
     runtime = make_runtime()
     store = runtime.store
     store.save(credential("1"), expected_version=0)
-    assert states_by_provider(store) == {("strava", "active"): 1}  # counted once, from scratch
+    assert store.state_counts() == {("strava", "active"): 1}  # counted once, from scratch
     for account in ("2", "3"):
         store.save(credential(account), expected_version=0)
     store.save(credential("2", "needs_reauth"), expected_version=1)
@@ -91,10 +90,10 @@ def test_token_counts_follow_every_write_without_reading_credentials_at_scrape(
         return int(stats.get("cmdstat_hget", {}).get("calls", 0))
 
     before = record_reads()
-    counts = states_by_provider(store)
+    counts = store.state_counts()
     assert record_reads() == before, "a scrape reads the counts, not the credentials"
     assert counts == {("strava", "active"): 1, ("strava", "needs_reauth"): 2}
 
     # Counts lost (an upgrade from a version without them, or a flushed key): counted again.
     redis_client.delete("paceline:meta:token-states")
-    assert states_by_provider(store) == counts
+    assert store.state_counts() == counts

@@ -16,7 +16,7 @@ from paceline.credential import Credential, CredentialState
 from paceline.crypto import TokenDecryptError, codec_for
 from paceline.lock import KeyLock
 from paceline.mirror import FileMirror, MirrorError, NullMirror
-from paceline.store import StaleFence, TokenStore, VersionConflict, states_by_provider
+from paceline.store import StaleFence, TokenStore, VersionConflict
 
 
 def cred(account: str = "42", n: int = 1, **changes: object) -> Credential:
@@ -353,7 +353,7 @@ def test_token_states_are_counted_without_any_key(
     store.save(cred("1"), expected_version=0)
     store.save(cred("2", state=CredentialState.NEEDS_REAUTH), expected_version=0)
     keyless = TokenStore(redis_client, mirror)
-    assert states_by_provider(keyless) == {("strava", "active"): 1, ("strava", "needs_reauth"): 1}
+    assert keyless.state_counts() == {("strava", "active"): 1, ("strava", "needs_reauth"): 1}
 
 
 def test_list_filters_by_provider(store: TokenStore) -> None:

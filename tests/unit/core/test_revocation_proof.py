@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from paceline.revocation import refused_for_good
+from paceline.revocation import AccessAnswer, access_answer
 
 REVOKED_TOKEN = {
     "message": "Authorization Error",
@@ -12,7 +12,7 @@ REVOKED_TOKEN = {
 
 
 def test_stravas_invalid_access_token_answer_confirms_a_dead_grant() -> None:
-    assert refused_for_good(401, REVOKED_TOKEN) is True
+    assert access_answer(401, REVOKED_TOKEN) is AccessAnswer.REFUSED
 
 
 @pytest.mark.parametrize(
@@ -65,4 +65,4 @@ def test_stravas_invalid_access_token_answer_confirms_a_dead_grant() -> None:
     ],
 )
 def test_anything_else_is_not_proof_of_revocation(status: int, body: object) -> None:
-    assert refused_for_good(status, body) is False
+    assert access_answer(status, body) is not AccessAnswer.REFUSED

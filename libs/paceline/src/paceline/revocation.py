@@ -77,11 +77,6 @@ def access_answer(status: int, body: Any) -> AccessAnswer:
     return AccessAnswer.UNKNOWN
 
 
-def refused_for_good(status: int, body: Any) -> bool:
-    """True for Strava's answer to an access token it no longer knows (pure)."""
-    return access_answer(status, body) is AccessAnswer.REFUSED
-
-
 def refresh_answer(result: RefreshResult, detail: str = "") -> RefreshAnswer:
     """Classify a refresh outcome (pure)."""
     from paceline.refresh import RefreshResult

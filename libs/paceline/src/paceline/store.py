@@ -441,8 +441,3 @@ class TokenStore:
             if sep and int(value) > 0:
                 counts[(provider, state)] = int(value)
         return counts
-
-
-def states_by_provider(store: TokenStore) -> dict[tuple[str, str], int]:
-    """Credential counts by (provider, state): see :meth:`TokenStore.state_counts`."""
-    return store.state_counts()
