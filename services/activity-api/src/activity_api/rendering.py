@@ -92,7 +92,7 @@ class RenderCache:
 
     def view(
         self, key: Hashable, entry: CachedSummary, view: View, renderer: Renderer = render
-    ) -> Any:
+    ) -> Answer:
         """``view`` of ``entry``'s body, rendered now (by ``renderer``: JSON unless told) only
         if these bytes were not before. ``key`` names the view and its renderer."""
         with self._lock:
