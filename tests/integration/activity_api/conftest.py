@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from activity_api.app import create_app, stop_background
 from activity_api.consumer import WebhookConsumer
-from activity_api.summaries import Summaries
+from activity_api.summary_service import Summaries
 from flask import Flask
 from flask.testing import FlaskClient
 from paceline.clock import ManualClock
@@ -37,7 +37,7 @@ class Harness:
 
     @property
     def summaries(self) -> Summaries:
-        summaries: Summaries = self.app.extensions["activity_api.summaries"]
+        summaries: Summaries = self.app.extensions["activity_api.summary_service"]
         return summaries
 
     @property
@@ -142,7 +142,7 @@ def harness_factory(
     yield build
     for app in apps:
         # No background refresh may outlive its test and write into the next test's Redis.
-        app.extensions["activity_api.summaries"].wait_idle(timeout=10)
+        app.extensions["activity_api.summary_service"].wait_idle(timeout=10)
         stop_background(app, timeout=2)
 
 

@@ -266,7 +266,7 @@ def test_stopping_an_idle_consumer_leaves_its_read_and_what_it_returns_to_others
 def test_an_event_meeting_a_running_build_is_retried_soon_not_after_the_cooldown(
     harness: Harness,
 ) -> None:
-    from activity_api.summaries import build_lock_name
+    from activity_api.summary_service import build_lock_name
 
     h = harness
     account = h.connect(make_athlete(h.sandbox, photos_on_latest=0))

@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from paceline.summary import activities_response
 from paceline.web.app import json_error
 
-from activity_api.serving import reader_of
+from activity_api.reader import reader_of
 
 bp = Blueprint("activities", __name__)
 

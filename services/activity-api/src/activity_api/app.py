@@ -1,6 +1,6 @@
 """The application factory of activity-api.
 
-One :class:`~activity_api.summaries.Summaries` (cache, single-flight builds, background
+One :class:`~activity_api.summary_service.Summaries` (cache, single-flight builds, background
 refresh pool) per worker process, and, only with ``PACELINE_WEBHOOK_CONSUMER=true`` (the local
 demo; the chart runs ``paceline webhook consume`` as its own Deployment instead), one webhook
 consumer thread per worker. Gunicorn loads the app in
@@ -19,17 +19,17 @@ from paceline.runtime import Runtime
 from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
-from activity_api import activities, card, openapi, summary, webhooks, widget
+from activity_api import activities, card, openapi, summary_routes, webhooks, widget
 from activity_api.callback import callback_token
 from activity_api.consumer import WebhookConsumer
 from activity_api.cors import Cors
 from activity_api.http_cache import unavailable
 from activity_api.queue_metrics import WebhookQueueCollector
+from activity_api.reader import EXTENSION as READER
+from activity_api.reader import SummaryReader
 from activity_api.restore import EXTENSION as RESTORE
 from activity_api.restore import CredentialsNotRestored, MirrorRestore
-from activity_api.serving import EXTENSION as READER
-from activity_api.serving import SummaryReader
-from activity_api.summaries import EXTENSION, Summaries
+from activity_api.summary_service import EXTENSION, Summaries
 
 SERVICE = "activity-api"
 CONSUMER = "activity_api.consumer"
@@ -63,7 +63,14 @@ def create_app(
     app.extensions[RESTORE] = MirrorRestore()
     app.extensions["paceline.collectors"].append(WebhookQueueCollector(runtime.redis))
 
-    for blueprint in (summary.bp, activities.bp, card.bp, webhooks.bp, openapi.bp, widget.bp):
+    for blueprint in (
+        summary_routes.bp,
+        activities.bp,
+        card.bp,
+        webhooks.bp,
+        openapi.bp,
+        widget.bp,
+    ):
         app.register_blueprint(blueprint)
     webhooks.rate_limit(app, runtime)
     callback_token(settings)  # registers the path token for redaction before any request

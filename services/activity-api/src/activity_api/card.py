@@ -1,6 +1,6 @@
 """``GET /v1/strava/card.svg`` and ``GET /v1/strava/athletes/<id>/card.svg``: the card as SVG.
 
-The same read path as the summary (:class:`~activity_api.serving.SummaryReader`: the cache,
+The same read path as the summary (:class:`~activity_api.reader.SummaryReader`: the cache,
 single-flight builds, stale serving, the per-worker last good copy), rendered once per change
 of the stored summary and per set of options (:mod:`activity_api.rendering`); both the fresh
 and the stale drawing are kept, so a cached read only picks bytes. Its ETag covers the bytes,
@@ -38,8 +38,8 @@ from activity_api.card_svg import (
     render_card,
     unavailable_card,
 )
+from activity_api.reader import SummaryReader, reader_of
 from activity_api.rendering import View
-from activity_api.serving import SummaryReader, reader_of
 
 bp = Blueprint("card", __name__)
 

@@ -103,7 +103,7 @@ def cmd_consume(args: argparse.Namespace, runtime: Runtime) -> int:
     (at-least-once: anything read but not acknowledged is reclaimed by another consumer)."""
     from paceline.cache import SummaryCache
 
-    from activity_api.summaries import Summaries
+    from activity_api.summary_service import Summaries
 
     settings = runtime.settings
     cache = SummaryCache(

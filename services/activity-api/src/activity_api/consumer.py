@@ -53,7 +53,7 @@ from activity_api.events import (
     expected_subscription,
 )
 from activity_api.restore import CredentialsNotRestored, MirrorRestore
-from activity_api.summaries import BUILT, Summaries
+from activity_api.summary_service import BUILT, Summaries
 
 log = logging.getLogger(__name__)
 

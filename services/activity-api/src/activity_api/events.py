@@ -25,7 +25,7 @@ from paceline import keys
 from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
 
-from activity_api.summaries import SUBSCRIPTION_KEY as SUBSCRIPTION_KEY
+from activity_api.summary_service import SUBSCRIPTION_KEY as SUBSCRIPTION_KEY
 
 STREAM = f"{keys.NAMESPACE}:webhooks:{PROVIDER}"
 GROUP = "activity-api"

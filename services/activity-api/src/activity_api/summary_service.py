@@ -506,4 +506,4 @@ class _ActivityPatch:
     gone: bool  # deleted or hidden: nothing to fetch
 
 
-EXTENSION = "activity_api.summaries"
+EXTENSION = "activity_api.summary_service"

@@ -15,8 +15,8 @@ from paceline.runtime import Runtime
 from paceline.summary import summary_response
 from paceline.web.app import json_error
 
+from activity_api.reader import reader_of
 from activity_api.rendering import View
-from activity_api.serving import reader_of
 
 bp = Blueprint("summary", __name__)
 

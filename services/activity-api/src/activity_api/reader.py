@@ -24,7 +24,7 @@ from activity_api.http_cache import cache_control, cached_json, unavailable
 from activity_api.last_good import LastGood
 from activity_api.primary import PrimaryAccount
 from activity_api.rendering import RenderCache, Renderer, View, render
-from activity_api.summaries import Served, Summaries, SummaryUnavailable
+from activity_api.summary_service import Served, Summaries, SummaryUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class SummaryReader:
         self.cache_control = cache_control(runtime.settings)
 
     def connected_lookup(self, account_id: str) -> Lookup | None:
-        """The account's :meth:`~activity_api.summaries.Summaries.lookup` if it is connected,
+        """The account's :meth:`~activity_api.summary_service.Summaries.lookup` if it is connected,
         else None. A connected account costs one round trip (none while the per-worker memo
         holds it); one not found there gets the full check of
         :func:`~activity_api.accounts.is_connected` before it is called unknown. With Redis
