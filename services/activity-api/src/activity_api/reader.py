@@ -94,7 +94,7 @@ class SummaryReader:
         try:
             served = self.summaries.read(account_id, found)
         except SummaryUnavailable as error:
-            return unavailable(error.reason, str(error), error.retry_after)
+            return unavailable(error.reason.value, str(error), error.retry_after)
         except redis.RedisError as error:
             log.warning("store unavailable", extra={"error": type(error).__name__})
             remembered = self.last_good.recall(account_id)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from paceline import keys, metrics
@@ -59,7 +60,6 @@ from paceline.upstream import PermanentError, TransientError, UpstreamError
 
 log = logging.getLogger(__name__)
 
-BUILT = "built"
 SUBSCRIPTION_KEY = f"{keys.NAMESPACE}:webhook:subscription:{PROVIDER}"
 WEBHOOKS_RECHECK_SECONDS = 60.0
 
@@ -70,13 +70,59 @@ _CACHE_STALE = metrics.CACHE_REQUESTS.labels("stale")
 _CACHE_MISS = metrics.CACHE_REQUESTS.labels("miss")
 
 
+class BuildOutcome(StrEnum):
+    """How a build (or an attempt to start one) ended. The values are the ``error`` of the
+    503 a reader gets, and the reasons the webhook consumer records."""
+
+    BUILT = "built"
+    BUSY = "busy"  # another process holds the build lock
+    COOLDOWN = "cooldown"  # a recent failure: no new build until the cooldown ends
+    NOT_CONFIGURED = "not_configured"
+    RATE_LIMITED = "rate_limited"
+    TOKEN_REFRESH_IN_PROGRESS = "token_refresh_in_progress"  # noqa: S105 (a reason, no secret)
+    ACCOUNT_UNAVAILABLE = "account_unavailable"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    BUILD_TIMEOUT = "build_timeout"
+    SHUTDOWN = "shutdown"
+    FAILED = "failed"  # the build crashed
+
+
 class SummaryUnavailable(Exception):
     """Nothing can be served now; ``retry_after`` seconds is a sensible wait."""
 
-    def __init__(self, reason: str, message: str, retry_after: float) -> None:
+    def __init__(self, reason: BuildOutcome, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.reason = reason
         self.retry_after = max(1, math.ceil(retry_after))
+
+
+@dataclass(frozen=True)
+class FlightResult:
+    """What the builder publishes to the waiters when it is done."""
+
+    outcome: BuildOutcome
+    retry_after: float | None = None
+
+    def encode(self) -> str:
+        if self.retry_after is None:
+            return self.outcome.value
+        return f"{self.outcome.value}:{self.retry_after:g}"
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> FlightResult:
+        text = data.decode() if isinstance(data, bytes) else data
+        name, _, retry = text.partition(":")
+        try:
+            outcome = BuildOutcome(name)
+        except ValueError:  # a newer or broken publisher: a failure, retried as usual
+            outcome = BuildOutcome.FAILED
+        try:
+            return cls(outcome, float(retry) if retry else None)
+        except ValueError:
+            return cls(outcome)
+
+
+BUILT = BuildOutcome.BUILT  # what the webhook consumer compares a rebuild's outcome with
 
 
 @dataclass(frozen=True)
@@ -186,7 +232,9 @@ class Summaries:
         left = self.cache.cooldown_left(PROVIDER, account_id)
         if left > 0:
             raise SummaryUnavailable(
-                "upstream_unavailable", "the provider failed recently; try again later", left
+                BuildOutcome.UPSTREAM_UNAVAILABLE,
+                "the provider failed recently; try again later",
+                left,
             )
 
     def _wait_for_build(self, account_id: str) -> CachedSummary:
@@ -216,58 +264,58 @@ class Summaries:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise SummaryUnavailable(
-                        "build_timeout", "the summary is being built; try again shortly", 2
+                        BuildOutcome.BUILD_TIMEOUT,
+                        "the summary is being built; try again shortly",
+                        2,
                     )
                 message = pubsub.get_message(timeout=min(left, 1.0))
                 if message is not None and message.get("type") == "message":
-                    data = message.get("data")
-                    text = data.decode() if isinstance(data, bytes) else str(data)
-                    if text != BUILT:
-                        reason, _, retry = text.partition(":")
+                    result = FlightResult.decode(message["data"])
+                    if result.outcome is not BuildOutcome.BUILT:
                         entry = self.cache.get(PROVIDER, account_id)
                         if entry is not None:
                             return entry
                         raise SummaryUnavailable(
-                            reason or "upstream_unavailable",
+                            result.outcome,
                             "the summary could not be built; try again later",
-                            float(retry or self.settings.summary_retry_seconds),
+                            result.retry_after or self.settings.summary_retry_seconds,
                         )
         finally:
             pubsub.close()
 
     # --- building ------------------------------------------------------------------------------
-    def rebuild(self, account_id: str, trigger: str) -> str:
+    def rebuild(self, account_id: str, trigger: str) -> BuildOutcome:
         """Build now in this thread if nobody else is (webhooks); returns the build result."""
         if self.cache.cooldown_left(PROVIDER, account_id) > 0:
-            return "cooldown"
+            return BuildOutcome.COOLDOWN
         lease = self.locks.try_acquire(build_lock_name(account_id))
         if lease is None:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "busy").inc()
-            return "busy"
+            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, BuildOutcome.BUSY.value).inc()
+            return BuildOutcome.BUSY
         try:
             self._build_locked(account_id, lease, Priority.BACKGROUND, trigger, None)
         except SummaryUnavailable as error:
             return error.reason
-        return BUILT
+        return BuildOutcome.BUILT
 
     def refresh_activity(
         self, account_id: str, activity_id: int, *, gone: bool, trigger: str
-    ) -> str:
+    ) -> BuildOutcome:
         """Bring one created, changed or removed activity into the cached summary (webhooks):
         its detail and the athlete's totals, two calls (one when ``gone``) instead of a
         rebuild. Like :meth:`rebuild`, runs now if nobody else builds; returns the result."""
         if self.cache.cooldown_left(PROVIDER, account_id) > 0:
-            return "cooldown"
+            return BuildOutcome.COOLDOWN
         lease = self.locks.try_acquire(build_lock_name(account_id))
         if lease is None:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "busy").inc()
-            return "busy"
+            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, BuildOutcome.BUSY.value).inc()
+            return BuildOutcome.BUSY
         patch = _ActivityPatch(activity_id, gone)
         try:
             self._build_locked(account_id, lease, Priority.BACKGROUND, trigger, None, patch)
         except SummaryUnavailable as error:
             return error.reason
-        return BUILT
+        return BuildOutcome.BUILT
 
     def refresh_in_background(self, account_id: str) -> bool:
         """Schedule one refresh unless one runs anywhere, the pool is full or in cooldown."""
@@ -290,7 +338,7 @@ class Summaries:
             self._pool.submit(self._background, account_id, lease)
         except RuntimeError:  # shutting down
             self._slots.release()
-            self._finish(account_id, lease, "shutdown:5")
+            self._finish(account_id, lease, FlightResult(BuildOutcome.SHUTDOWN, 5))
             return False
         return True
 
@@ -313,24 +361,24 @@ class Summaries:
         deadline: Deadline | None,
         patch: _ActivityPatch | None = None,
     ) -> CachedSummary:
-        outcome = "failed:5"
+        result = FlightResult(BuildOutcome.FAILED, 5)
         try:
             # Checked again under the lock: a build that failed just before we took the lock
             # has set the cooldown before releasing it.
             self._check_cooldown(account_id)
             entry = self._build(account_id, priority, trigger, deadline, patch)
-            outcome = BUILT
+            result = FlightResult(BuildOutcome.BUILT)
             return entry
         except SummaryUnavailable as error:
-            outcome = f"{error.reason}:{error.retry_after}"
+            result = FlightResult(error.reason, error.retry_after)
             raise
         finally:
-            self._finish(account_id, lease, outcome)
+            self._finish(account_id, lease, result)
 
-    def _finish(self, account_id: str, lease: Lease, outcome: str) -> None:
+    def _finish(self, account_id: str, lease: Lease, result: FlightResult) -> None:
         try:
             self.locks.release(lease)
-            self.runtime.redis.publish(built_channel(account_id), outcome)
+            self.runtime.redis.publish(built_channel(account_id), result.encode())
         except Exception:  # the lock expires by itself; waiters time out
             log.warning("could not release a summary build lock", exc_info=True)
 
@@ -357,19 +405,21 @@ class Summaries:
         except UnknownProvider:
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
             raise SummaryUnavailable(
-                "not_configured", "Strava is not configured (PACELINE_STRAVA_CLIENT_ID)", retry
+                BuildOutcome.NOT_CONFIGURED,
+                "Strava is not configured (PACELINE_STRAVA_CLIENT_ID)",
+                retry,
             ) from None
         except BudgetExhausted as error:
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "denied").inc()
             wait = error.retry_after or retry
             self.cache.set_cooldown(PROVIDER, account_id, wait)
             raise SummaryUnavailable(
-                "rate_limited", "the provider's rate budget is spent for now", wait
+                BuildOutcome.RATE_LIMITED, "the provider's rate budget is spent for now", wait
             ) from None
         except RefreshInProgress as error:
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "busy").inc()
             raise SummaryUnavailable(
-                "token_refresh_in_progress",
+                BuildOutcome.TOKEN_REFRESH_IN_PROGRESS,
                 "the account's token is being refreshed; try again in a moment",
                 error.retry_after or 2,
             ) from None
@@ -381,7 +431,7 @@ class Summaries:
                 extra={"provider": PROVIDER, "account": account_id, "reason": error.reason},
             )
             raise SummaryUnavailable(
-                "account_unavailable", "the account needs to be connected again", retry
+                BuildOutcome.ACCOUNT_UNAVAILABLE, "the account needs to be connected again", retry
             ) from None
         except UpstreamError as error:
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "failed").inc()
@@ -392,7 +442,7 @@ class Summaries:
                 extra={"provider": PROVIDER, "account": account_id, "error": str(error)},
             )
             raise SummaryUnavailable(
-                "upstream_unavailable", "the provider could not be reached", wait
+                BuildOutcome.UPSTREAM_UNAVAILABLE, "the provider could not be reached", wait
             ) from None
         credential = self.runtime.store.get(PROVIDER, account_id)
         self.cache.put(
@@ -406,9 +456,11 @@ class Summaries:
         entry = self.cache.get(PROVIDER, account_id)
         if entry is None:  # the account was disconnected while we built
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
-            raise SummaryUnavailable("account_unavailable", "the account is not connected", retry)
+            raise SummaryUnavailable(
+                BuildOutcome.ACCOUNT_UNAVAILABLE, "the account is not connected", retry
+            )
         self.cache.clear_cooldown(PROVIDER, account_id)
-        metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, BUILT).inc()
+        metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, BuildOutcome.BUILT.value).inc()
         metrics.SUMMARY_BUILD_DURATION.labels(PROVIDER).observe(time.perf_counter() - timer)
         log.info(
             "summary built",
