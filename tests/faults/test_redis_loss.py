@@ -1,7 +1,7 @@
 """Redis SIGKILLed and restarted empty while widget callers hammer activity-api (gunicorn).
 
 While Redis is down, each worker serves the summaries it served recently from its memory
-(``activity_api.last_good``), marked stale; anything else gets a 503 with ``Retry-After``
+(``activity_api.reader.LastGood``), marked stale; anything else gets a 503 with ``Retry-After``
 (counted here); never a 500. When Redis comes back empty,
 credentials are restored from the durable mirror (file backend) by the first read that misses
 them, so the API serves again well within one refresh cycle, without a 404 "not connected" in

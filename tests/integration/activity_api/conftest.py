@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from activity_api.app import create_app, stop_background
 from activity_api.consumer import WebhookConsumer
+from activity_api.single_flight import build_lock_name
 from activity_api.summary_service import Summaries
 from flask import Flask
 from flask.testing import FlaskClient
@@ -55,6 +56,12 @@ class Harness:
         issued = self.sandbox.issue_tokens(athlete_id, scope, expires_in=expires_in)
         self.issued.append(issued)
         return store_issued(self.runtime, issued)
+
+    def builds_done(self, timeout: float = 10.0) -> bool:
+        """Wait until no summary build is queued or running (background refreshes included):
+        a build holds its account's lock from before it is queued until it has stored its
+        result (:mod:`activity_api.single_flight`), so no lock left means nothing pending."""
+        return builds_done(self.runtime, timeout)
 
     def api_calls(self) -> dict[str, int]:
         """Calls the sandbox answered under /api/v3, by endpoint template."""
@@ -105,6 +112,16 @@ def make_athlete(sandbox: SandboxHandle, *, photos_on_latest: int = 2, extra_run
     return athlete_id
 
 
+def builds_done(runtime: Runtime, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    every_lock = build_lock_name("0").removesuffix("0") + "*"
+    while next(runtime.redis.scan_iter(match=every_lock), None) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 HarnessFactory = Callable[..., Harness]
 
 
@@ -112,7 +129,7 @@ HarnessFactory = Callable[..., Harness]
 def harness_factory(
     make_runtime: RuntimeFactory, sandbox_factory: SandboxFactory
 ) -> Iterator[HarnessFactory]:
-    apps: list[Flask] = []
+    apps: list[tuple[Flask, Runtime]] = []
 
     def build(sandbox: SandboxHandle | None = None, **overrides: Any) -> Harness:
         sandbox = sandbox or sandbox_factory()
@@ -136,13 +153,13 @@ def harness_factory(
         runtime = make_runtime(clock=clock, **settings)
         app = create_app(runtime=runtime, start_background=False)
         app.testing = True
-        apps.append(app)
+        apps.append((app, runtime))
         return Harness(app, app.test_client(), runtime, sandbox, clock)
 
     yield build
-    for app in apps:
+    for app, runtime in apps:
         # No background refresh may outlive its test and write into the next test's Redis.
-        app.extensions["activity_api.summary_service"].wait_idle(timeout=10)
+        builds_done(runtime, timeout=10)
         stop_background(app, timeout=2)
 
 

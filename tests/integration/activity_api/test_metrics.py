@@ -16,7 +16,7 @@ def test_metrics_cover_the_flow_without_account_ids(harness: Harness) -> None:
     h.client.get(path)  # hit
     h.clock.advance(h.runtime.settings.summary_fresh_seconds + 1)
     h.client.get(path)  # stale
-    assert h.summaries.wait_idle()
+    assert h.builds_done()
     h.client.post(
         "/webhooks/strava",
         json={

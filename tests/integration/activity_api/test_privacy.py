@@ -84,7 +84,7 @@ def test_without_read_all_no_event_comes_and_the_capped_freshness_hides_it(
     assert "Morning run" in shown(h, path)  # still fresh: inside the cap
     h.advance(2)
     shown(h, path)  # past the cap: served stale once while it refreshes
-    assert h.summaries.wait_idle(timeout=10)
+    assert h.builds_done()
     assert "Morning run" not in shown(h, path)
 
 

@@ -65,7 +65,7 @@ def test_budget_of_20_per_window(
         for status, _body, retry_after in second[6:]:
             assert status == 503
             assert int(retry_after or 0) <= WINDOW - 180
-    assert h.summaries.wait_idle()
+    assert h.builds_done()
     assert h.total_api_calls() == calls
 
     # 3. The next window opens on the provider's clock: the misses are built now, and
@@ -74,7 +74,7 @@ def test_budget_of_20_per_window(
     third = ask_all(h, accounts[6:] + accounts[:6])
     assert [status for status, _, _ in third] == [200] * 8
     assert all(body["meta"]["stale"] is False for _, body, _ in third[:2])
-    assert h.summaries.wait_idle()
+    assert h.builds_done()
     refreshed = [
         h.client.get(f"/v1/strava/athletes/{a}/summary").get_json()["meta"]["stale"] is False
         for a in accounts[:6]
@@ -92,7 +92,7 @@ def test_budget_of_20_per_window(
 def test_a_subscription_call_is_a_read_for_both_strava_and_the_governor(
     harness: Harness,
 ) -> None:
-    api = harness.summaries.api
+    api = harness.summaries.builder.api
     with pytest.raises(PermanentError):
         api.delete_subscription(999)  # a DELETE: Strava counts it in the read bucket too
 
@@ -112,6 +112,6 @@ def test_a_refused_request_counts_towards_the_day_for_strava_and_the_governor(
 
     assert refused.status_code == 503
     theirs = harness.sandbox.rate_usage()["usage"][harness.sandbox.client_id]
-    ours = harness.summaries.api.governor.snapshot()
+    ours = harness.summaries.builder.api.governor.snapshot()
     assert theirs["read"] == "100,501"  # the 429 still counted towards the day
     assert ours["read"]["daily"][0] == 501

@@ -205,7 +205,7 @@ def test_a_stale_summary_is_served_at_once_and_refreshed_once(harness: Harness) 
     stale = [harness.client.get(path).get_json() for _ in range(20)]
     assert all(body["meta"]["stale"] for body in stale[:1])
     assert stale[0]["latest_activity"]["name"] == "Morning run"  # served at once, old data
-    assert harness.summaries.wait_idle()
+    assert harness.builds_done()
 
     fresh = harness.client.get(path).get_json()
     assert fresh["meta"]["stale"] is False
@@ -227,7 +227,7 @@ def test_with_a_webhook_subscription_a_summary_stays_fresh_longer(
     assert h.client.get(path).get_json()["meta"]["stale"] is False  # events keep it current
     h.advance(6 * 3600, sandbox=True)
     assert h.client.get(path).get_json()["meta"]["stale"] is True  # the safety net
-    assert h.summaries.wait_idle()
+    assert h.builds_done()
     assert h.api_calls()["GET /api/v3/athlete"] == 2
 
 
@@ -238,7 +238,7 @@ def test_without_a_subscription_the_short_freshness_holds(harness_factory: Harne
     h.client.get(path)
     h.advance(h.runtime.settings.summary_fresh_seconds + 1)
     assert h.client.get(path).get_json()["meta"]["stale"] is True
-    assert h.summaries.wait_idle()
+    assert h.builds_done()
 
 
 def test_a_hidden_start_time_is_served_as_its_day_only(harness: Harness) -> None:

@@ -266,19 +266,17 @@ def test_stopping_an_idle_consumer_leaves_its_read_and_what_it_returns_to_others
 def test_an_event_meeting_a_running_build_is_retried_soon_not_after_the_cooldown(
     harness: Harness,
 ) -> None:
-    from activity_api.summary_service import build_lock_name
-
     h = harness
     account = h.connect(make_athlete(h.sandbox, photos_on_latest=0))
     path = f"/v1/strava/athletes/{account}/summary"
     h.client.get(path)
     added = h.sandbox.add_activity(int(account), name="Intervals")
-    lease = h.summaries.locks.try_acquire(build_lock_name(account))  # a read's refresh runs
+    lease = h.summaries.flight.lead(account)  # a read's refresh runs
     assert lease is not None
     h.client.post("/webhooks/strava", json=event(account, object_id=added["id"]))
     h.consumer.run_once(block_ms=10)
     assert h.client.get(path).get_json()["latest_activity"]["name"] != "Intervals"
-    h.summaries.locks.release(lease)
+    h.summaries.flight.abandon(lease)
 
     h.advance(6)  # the retry, well inside the 60 s rebuild cooldown
     h.consumer.run_once(block_ms=10)

@@ -6,8 +6,7 @@ import json
 from functools import partial
 from typing import Any
 
-from activity_api.http_cache import etag_for
-from activity_api.rendering import RenderCache
+from activity_api.rendering import RenderCache, etag_for
 from flask import Flask, jsonify
 from paceline.cache import CachedSummary
 from paceline.summary import summary_response

@@ -20,15 +20,14 @@ from paceline.settings import Settings
 from paceline.web.app import create_base_app, service_runtime
 
 from activity_api import activities, card, openapi, summary_routes, webhooks, widget
+from activity_api.accounts import CredentialsNotRestored
 from activity_api.callback import callback_token
 from activity_api.consumer import WebhookConsumer
 from activity_api.cors import Cors
-from activity_api.http_cache import unavailable
 from activity_api.queue_metrics import WebhookQueueCollector
 from activity_api.reader import EXTENSION as READER
 from activity_api.reader import SummaryReader
-from activity_api.restore import EXTENSION as RESTORE
-from activity_api.restore import CredentialsNotRestored, MirrorRestore
+from activity_api.rendering import unavailable
 from activity_api.summary_service import EXTENSION, Summaries
 
 SERVICE = "activity-api"
@@ -60,7 +59,6 @@ def create_app(
     app.extensions[EXTENSION] = summaries
     app.extensions[READER] = SummaryReader(runtime, summaries)
     app.extensions[CONSUMER] = consumer
-    app.extensions[RESTORE] = MirrorRestore()
     app.extensions["paceline.collectors"].append(WebhookQueueCollector(runtime.redis))
 
     for blueprint in (

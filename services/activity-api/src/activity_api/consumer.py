@@ -43,6 +43,7 @@ from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
 from paceline.upstream import TransientError
 
+from activity_api.accounts import CredentialsNotRestored, MirrorRestore
 from activity_api.events import (
     DEAUTHORIZE,
     GROUP,
@@ -52,7 +53,6 @@ from activity_api.events import (
     ensure_group,
     expected_subscription,
 )
-from activity_api.restore import CredentialsNotRestored, MirrorRestore
 from activity_api.summary_service import BUILT, Summaries
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,14 @@
 """What the read routes share: a summary from the cache, or a 503 that says when to retry.
 
 Upstream trouble and a Redis outage both end here as a 503 with ``Retry-After`` and a JSON
-error, never as a 500; during a Redis outage a summary this worker served recently is served
-instead, marked stale (:mod:`activity_api.last_good`).
+error, never as a 500. During a Redis outage a summary this worker served recently is served
+instead, marked stale with its age (:class:`LastGood`): every summary a worker serves passes
+through its memory anyway, and keeping the last one per account (bounded: ``size`` accounts,
+least recently served dropped first) lets a Redis outage look like a provider outage to widget
+callers. Only while Redis cannot be asked, and only for an account this worker saw connected
+within ``max_age_seconds``: an account that is disconnected is forgotten as soon as a read finds
+it gone, and every copy is dropped when any read sees that an account was erased anywhere
+(:data:`paceline.erasure.ERASURES_KEY` moved).
 
 Every widget view passes through :class:`SummaryReader`, so its parts are attributes of one
 object found once per request, not looked up one by one through Flask's context.
@@ -11,20 +17,29 @@ object found once per request, not looked up one by one through Flask's context.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import redis
 from flask import Response, current_app
-from paceline.cache import Lookup
+from paceline.cache import CachedSummary, Lookup
 from paceline.runtime import Runtime
 
-from activity_api.accounts import ATHLETE_ID, is_connected
-from activity_api.http_cache import cache_control, cached_json, unavailable
-from activity_api.last_good import LastGood
-from activity_api.primary import PrimaryAccount
-from activity_api.rendering import RenderCache, Renderer, View, render
-from activity_api.summary_service import Served, Summaries, SummaryUnavailable
+from activity_api.accounts import ATHLETE_ID, Accounts
+from activity_api.rendering import (
+    RenderCache,
+    Renderer,
+    View,
+    cache_control,
+    cached_json,
+    render,
+    unavailable,
+)
+from activity_api.single_flight import SummaryUnavailable
+from activity_api.summary_service import Served, Summaries
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +51,58 @@ class FromMemory(Lookup):
     """A lookup answered from this worker's memory because Redis could not be asked."""
 
 
+class LastGood:
+    def __init__(
+        self,
+        size: int = 256,
+        max_age_seconds: float = 600.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.size = size
+        self.max_age_seconds = max_age_seconds
+        self._monotonic = monotonic
+        self._entries: OrderedDict[str, tuple[CachedSummary, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def remember(self, account_id: str, entry: CachedSummary) -> None:
+        """``entry`` was just served for ``account_id``, a connected account."""
+        now = self._monotonic()
+        with self._lock:
+            self._entries[account_id] = (entry, now)
+            self._entries.move_to_end(account_id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def keep_generation(self, erasures: int) -> None:
+        """``erasures`` is the store's erasure count now: when it moved, forget everything (an
+        erased account's copy must not be served during a later Redis outage)."""
+        if erasures != self._generation:
+            with self._lock:
+                self._generation = erasures
+                self._entries.clear()
+
+    def forget(self, account_id: str) -> None:
+        with self._lock:
+            self._entries.pop(account_id, None)
+
+    def recall(self, account_id: str) -> CachedSummary | None:
+        """The last summary served for the account, if it was seen connected recently."""
+        with self._lock:
+            kept = self._entries.get(account_id)
+        if kept is None or self._monotonic() - kept[1] > self.max_age_seconds:
+            return None
+        return kept[0]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class SummaryReader:
     def __init__(self, runtime: Runtime, summaries: Summaries) -> None:
         self.runtime = runtime
         self.summaries = summaries
-        self.primary = PrimaryAccount(runtime)
+        self.accounts = Accounts(runtime)
         self.rendered = RenderCache()
         # The SVG cards have many variants (options x locales): their own, smaller cache, so
         # requests for rare variants never push the JSON views out.
@@ -52,7 +114,7 @@ class SummaryReader:
         """The account's :meth:`~activity_api.summary_service.Summaries.lookup` if it is connected,
         else None. A connected account costs one round trip (none while the per-worker memo
         holds it); one not found there gets the full check of
-        :func:`~activity_api.accounts.is_connected` before it is called unknown. With Redis
+        :meth:`~activity_api.accounts.Accounts.is_connected` before it is called unknown. With Redis
         unreachable, an account this worker served recently is taken as connected, with the
         summary it was served."""
         if not ATHLETE_ID.match(account_id):
@@ -69,7 +131,7 @@ class SummaryReader:
         self.last_good.keep_generation(self.summaries.cache.erasures)
         if found.connected:
             return found
-        if not is_connected(self.runtime, account_id):
+        if not self.accounts.is_connected(account_id):
             self.last_good.forget(account_id)
             return None
         found = self.summaries.lookup(account_id)
@@ -77,10 +139,10 @@ class SummaryReader:
 
     def primary_lookup(self) -> tuple[str, Lookup] | None:
         """The primary account and its lookup, or None when no account is connected."""
-        account = self.primary.remembered()
+        account = self.accounts.remembered_primary()
         found = self.connected_lookup(account) if account is not None else None
         if found is None:  # nothing remembered, or disconnected since: resolve again
-            account = self.primary.resolve()
+            account = self.accounts.resolve_primary()
             found = self.connected_lookup(account) if account is not None else None
         if account is None or found is None:
             return None

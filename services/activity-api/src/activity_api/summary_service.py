@@ -1,128 +1,54 @@
-"""Serving summaries from the cache, and building them single-flight.
+"""Which summary a read gets, and when a build runs: the fresh/stale/miss policy.
 
-How a read goes (``Summaries.read``):
+How a read goes (:meth:`Summaries.read`):
 
 * **fresh** in the cache: served as is;
 * **stale** (older than ``summary_fresh_seconds``, or invalidated by a webhook): served at once,
-  marked ``stale: true``, and one background refresh is scheduled;
+  marked ``stale: true``, and one background refresh is scheduled
+  (:mod:`activity_api.background_refresh`);
 * **past** ``summary_keep_seconds`` (the retention limit): never served, treated as missing;
-* **missing**: built now, once. The build lock (``paceline:lock:summary:<provider>:<account>``
-  in Redis) makes it single-flight across every worker and replica: the holder builds with
-  interactive priority, everyone else waits for its "built" message on a Redis pub/sub channel
-  (an event, not a polling sleep), bounded by ``summary_build_timeout_seconds``, then reads
-  the cache. With nothing to serve the caller gets :class:`SummaryUnavailable` (a 503 with
-  ``Retry-After``), never an upstream exception.
+* **missing**: built now, once across every worker and replica
+  (:mod:`activity_api.single_flight`): the lock holder builds with interactive priority
+  (:mod:`activity_api.summary_builder`), everyone else waits for it, bounded by
+  ``summary_build_timeout_seconds``. With nothing to serve the caller gets
+  :class:`~activity_api.single_flight.SummaryUnavailable` (a 503 with ``Retry-After``), never
+  an upstream exception.
 
-Background refreshes run on a small thread pool per worker process; a refresh is scheduled
-only by whoever wins the build lock, so a thousand stale reads across replicas start one. A
-failed build sets a cooldown so a provider that is down is not hammered; the last good
-summary keeps being served meanwhile.
-
-A build makes the fewest calls that produce a summary: athlete, one page of activities, stats,
-and the latest public activity's detail only when it has photos (for the primary photo).
+A failed build sets a cooldown so a provider that is down is not hammered; the last good
+summary keeps being served meanwhile. Webhooks rebuild (:meth:`Summaries.rebuild`) or patch one
+activity in (:meth:`Summaries.refresh_activity`) through the same lock.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-import math
-import threading
+import contextlib
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
 
 from paceline import keys, metrics
 from paceline.cache import CachedSummary, Lookup, SummaryCache
 from paceline.governor import Priority
-from paceline.lock import KeyLock, Lease
-from paceline.privacy import privacy_events
-from paceline.providers import UnknownProvider
+from paceline.lock import Lease
 from paceline.runtime import Runtime
-from paceline.strava_api import (
-    PROVIDER,
-    AccountUnavailable,
-    BudgetExhausted,
-    Deadline,
-    RefreshInProgress,
-    StravaAPI,
-)
-from paceline.summary import (
-    SummaryOptions,
-    build_summary,
-    latest_needing_detail,
-    with_activity,
-)
-from paceline.upstream import PermanentError, TransientError, UpstreamError
+from paceline.strava_api import PROVIDER, Deadline, StravaAPI
 
-log = logging.getLogger(__name__)
+from activity_api.background_refresh import BackgroundRefresher
+from activity_api.single_flight import (
+    BuildOutcome,
+    FlightResult,
+    SingleFlight,
+    SummaryUnavailable,
+)
+from activity_api.summary_builder import ActivityPatch, SummaryBuilder
 
+BUILT = BuildOutcome.BUILT  # what the webhook consumer compares a rebuild's outcome with
 SUBSCRIPTION_KEY = f"{keys.NAMESPACE}:webhook:subscription:{PROVIDER}"
 WEBHOOKS_RECHECK_SECONDS = 60.0
-
 
 # The read path's counters, labelled once: labels() on every read shows in the profile.
 _CACHE_HIT = metrics.CACHE_REQUESTS.labels("hit")
 _CACHE_STALE = metrics.CACHE_REQUESTS.labels("stale")
 _CACHE_MISS = metrics.CACHE_REQUESTS.labels("miss")
-
-
-class BuildOutcome(StrEnum):
-    """How a build (or an attempt to start one) ended. The values are the ``error`` of the
-    503 a reader gets, and the reasons the webhook consumer records."""
-
-    BUILT = "built"
-    BUSY = "busy"  # another process holds the build lock
-    COOLDOWN = "cooldown"  # a recent failure: no new build until the cooldown ends
-    NOT_CONFIGURED = "not_configured"
-    RATE_LIMITED = "rate_limited"
-    TOKEN_REFRESH_IN_PROGRESS = "token_refresh_in_progress"  # noqa: S105 (a reason, no secret)
-    ACCOUNT_UNAVAILABLE = "account_unavailable"
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
-    BUILD_TIMEOUT = "build_timeout"
-    SHUTDOWN = "shutdown"
-    FAILED = "failed"  # the build crashed
-
-
-class SummaryUnavailable(Exception):
-    """Nothing can be served now; ``retry_after`` seconds is a sensible wait."""
-
-    def __init__(self, reason: BuildOutcome, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.retry_after = max(1, math.ceil(retry_after))
-
-
-@dataclass(frozen=True)
-class FlightResult:
-    """What the builder publishes to the waiters when it is done."""
-
-    outcome: BuildOutcome
-    retry_after: float | None = None
-
-    def encode(self) -> str:
-        if self.retry_after is None:
-            return self.outcome.value
-        return f"{self.outcome.value}:{self.retry_after:g}"
-
-    @classmethod
-    def decode(cls, data: bytes | str) -> FlightResult:
-        text = data.decode() if isinstance(data, bytes) else data
-        name, _, retry = text.partition(":")
-        try:
-            outcome = BuildOutcome(name)
-        except ValueError:  # a newer or broken publisher: a failure, retried as usual
-            outcome = BuildOutcome.FAILED
-        try:
-            return cls(outcome, float(retry) if retry else None)
-        except ValueError:
-            return cls(outcome)
-
-
-BUILT = BuildOutcome.BUILT  # what the webhook consumer compares a rebuild's outcome with
 
 
 @dataclass(frozen=True)
@@ -131,44 +57,16 @@ class Served:
     stale: bool
 
 
-def build_lock_name(account_id: str) -> str:
-    return keys.account_key("lock:summary", PROVIDER, account_id)
-
-
-def built_channel(account_id: str) -> str:
-    return keys.account_key("summary-built", PROVIDER, account_id)
-
-
 class Summaries:
     def __init__(self, runtime: Runtime, cache: SummaryCache, api: StravaAPI | None = None):
         self.runtime = runtime
         self.settings = runtime.settings
         self.cache = cache
-        self._api = api
-        timeout = self.settings.http_timeout_seconds
+        self.builder = SummaryBuilder(runtime, cache, api)
         # A build is at most four calls plus a token refresh; the lock outlives it.
-        self.locks = KeyLock(runtime.redis, ttl_seconds=5 * timeout + 15)
-        threads = self.settings.summary_refresh_threads
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="summary-refresh")
-        # Queued + running refreshes per worker; beyond this, reads simply serve stale.
-        self._slots = threading.BoundedSemaphore(threads * 4)
-        self._closed = False
+        self.flight = SingleFlight(runtime.redis, 5 * self.settings.http_timeout_seconds + 15)
+        self.refresher = BackgroundRefresher(self.settings.summary_refresh_threads)
         self._webhooks = (False, 0.0)  # subscription known, until (monotonic)
-
-    @property
-    def api(self) -> StravaAPI:
-        if self._api is None:
-            self._api = StravaAPI(self.runtime)
-        return self._api
-
-    def options(self, account_id: str) -> SummaryOptions:
-        settings = self.settings
-        return SummaryOptions(
-            web_url=str(settings.strava_base_url).rstrip("/"),
-            show_maps=account_id in settings.show_maps_accounts,
-            activities_max=settings.summary_activities_max,
-            goals=settings.summary_goals,
-        )
 
     # --- reading -------------------------------------------------------------------------------
     def lookup(self, account_id: str) -> Lookup:
@@ -222,11 +120,20 @@ class Summaries:
 
     def _build_or_wait(self, account_id: str) -> CachedSummary:
         self._check_cooldown(account_id)
-        lease = self.locks.try_acquire(build_lock_name(account_id))
+        timeout = self.settings.summary_build_timeout_seconds
+        lease = self.flight.lead(account_id)
         if lease is not None:
-            deadline = Deadline(self.settings.summary_build_timeout_seconds)
-            return self._build_locked(account_id, lease, Priority.INTERACTIVE, "miss", deadline)
-        return self._wait_for_build(account_id)
+            return self._build_locked(account_id, lease, Priority.INTERACTIVE, "miss", timeout)
+        return self.flight.wait(
+            account_id,
+            timeout + 1.0,
+            read=lambda: self.cache.get(PROVIDER, account_id),
+            check=lambda: self._check_cooldown(account_id),
+            build=lambda lease, left: self._build_locked(
+                account_id, lease, Priority.INTERACTIVE, "miss", left
+            ),
+            retry_seconds=self.settings.summary_retry_seconds,
+        )
 
     def _check_cooldown(self, account_id: str) -> None:
         left = self.cache.cooldown_left(PROVIDER, account_id)
@@ -237,80 +144,28 @@ class Summaries:
                 left,
             )
 
-    def _wait_for_build(self, account_id: str) -> CachedSummary:
-        """Someone else is building: wait for its message, then read what it stored."""
-        timeout = self.settings.summary_build_timeout_seconds + 1.0
-        pubsub = self.runtime.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(built_channel(account_id))
-            deadline = time.monotonic() + timeout
-            while True:
-                # Checked after subscribing, so a build finishing in between is not missed.
-                entry = self.cache.get(PROVIDER, account_id)
-                if entry is not None:
-                    return entry
-                self._check_cooldown(account_id)
-                if not self.runtime.redis.exists(build_lock_name(account_id)):
-                    # The builder gave up without storing (and without a cooldown): try once.
-                    lease = self.locks.try_acquire(build_lock_name(account_id))
-                    if lease is not None:
-                        return self._build_locked(
-                            account_id,
-                            lease,
-                            Priority.INTERACTIVE,
-                            "miss",
-                            Deadline(max(0.5, deadline - time.monotonic())),
-                        )
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise SummaryUnavailable(
-                        BuildOutcome.BUILD_TIMEOUT,
-                        "the summary is being built; try again shortly",
-                        2,
-                    )
-                message = pubsub.get_message(timeout=min(left, 1.0))
-                if message is not None and message.get("type") == "message":
-                    result = FlightResult.decode(message["data"])
-                    if result.outcome is not BuildOutcome.BUILT:
-                        entry = self.cache.get(PROVIDER, account_id)
-                        if entry is not None:
-                            return entry
-                        raise SummaryUnavailable(
-                            result.outcome,
-                            "the summary could not be built; try again later",
-                            result.retry_after or self.settings.summary_retry_seconds,
-                        )
-        finally:
-            pubsub.close()
-
     # --- building ------------------------------------------------------------------------------
     def rebuild(self, account_id: str, trigger: str) -> BuildOutcome:
-        """Build now in this thread if nobody else is (webhooks); returns the build result."""
-        if self.cache.cooldown_left(PROVIDER, account_id) > 0:
-            return BuildOutcome.COOLDOWN
-        lease = self.locks.try_acquire(build_lock_name(account_id))
-        if lease is None:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, BuildOutcome.BUSY.value).inc()
-            return BuildOutcome.BUSY
-        try:
-            self._build_locked(account_id, lease, Priority.BACKGROUND, trigger, None)
-        except SummaryUnavailable as error:
-            return error.reason
-        return BuildOutcome.BUILT
+        """Build now in this thread if nobody else is (webhooks)."""
+        return self._build_now(account_id, trigger, None)
 
     def refresh_activity(
         self, account_id: str, activity_id: int, *, gone: bool, trigger: str
     ) -> BuildOutcome:
         """Bring one created, changed or removed activity into the cached summary (webhooks):
         its detail and the athlete's totals, two calls (one when ``gone``) instead of a
-        rebuild. Like :meth:`rebuild`, runs now if nobody else builds; returns the result."""
+        rebuild. Like :meth:`rebuild`, runs now if nobody else builds."""
+        return self._build_now(account_id, trigger, ActivityPatch(activity_id, gone))
+
+    def _build_now(
+        self, account_id: str, trigger: str, patch: ActivityPatch | None
+    ) -> BuildOutcome:
         if self.cache.cooldown_left(PROVIDER, account_id) > 0:
             return BuildOutcome.COOLDOWN
-        lease = self.locks.try_acquire(build_lock_name(account_id))
+        lease = self.flight.lead(account_id)
         if lease is None:
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, BuildOutcome.BUSY.value).inc()
             return BuildOutcome.BUSY
-        patch = _ActivityPatch(activity_id, gone)
         try:
             self._build_locked(account_id, lease, Priority.BACKGROUND, trigger, None, patch)
         except SummaryUnavailable as error:
@@ -319,38 +174,30 @@ class Summaries:
 
     def refresh_in_background(self, account_id: str) -> bool:
         """Schedule one refresh unless one runs anywhere, the pool is full or in cooldown."""
-        if self._closed or self.cache.cooldown_left(PROVIDER, account_id) > 0:
+        if self.refresher.closed or self.cache.cooldown_left(PROVIDER, account_id) > 0:
             return False
-        if not self._slots.acquire(blocking=False):
+        if not self.refresher.reserve():
             return False
-        lease = self.locks.try_acquire(build_lock_name(account_id))
+        lease = self.flight.lead(account_id)
         if lease is None:
-            self._slots.release()
+            self.refresher.cancel()
             return False
         # Checked again under the lock: a refresh may have finished between our read of the
         # stale entry and taking the lock; then there is nothing left to do.
         current = self.cache.get(PROVIDER, account_id)
         if current is not None and self.is_fresh(current, self.runtime.clock.now()):
-            self.locks.release(lease)
-            self._slots.release()
+            self.flight.abandon(lease)
+            self.refresher.cancel()
             return False
-        try:
-            self._pool.submit(self._background, account_id, lease)
-        except RuntimeError:  # shutting down
-            self._slots.release()
-            self._finish(account_id, lease, FlightResult(BuildOutcome.SHUTDOWN, 5))
+        if not self.refresher.start(lambda: self._background(account_id, lease)):
+            self.flight.land(account_id, lease, FlightResult(BuildOutcome.SHUTDOWN, 5))
             return False
         return True
 
     def _background(self, account_id: str, lease: Lease) -> None:
-        try:
+        # A failure is logged and counted by the build; the stale summary keeps being served.
+        with contextlib.suppress(SummaryUnavailable):
             self._build_locked(account_id, lease, Priority.BACKGROUND, "background", None)
-        except SummaryUnavailable:
-            pass  # logged and counted by the build; the stale summary keeps being served
-        except Exception:
-            log.exception("background summary refresh crashed")
-        finally:
-            self._slots.release()
 
     def _build_locked(
         self,
@@ -358,204 +205,27 @@ class Summaries:
         lease: Lease,
         priority: Priority,
         trigger: str,
-        deadline: Deadline | None,
-        patch: _ActivityPatch | None = None,
+        seconds: float | None,
+        patch: ActivityPatch | None = None,
     ) -> CachedSummary:
+        """Build holding ``lease``; the waiters learn the outcome whatever it is."""
         result = FlightResult(BuildOutcome.FAILED, 5)
         try:
             # Checked again under the lock: a build that failed just before we took the lock
             # has set the cooldown before releasing it.
             self._check_cooldown(account_id)
-            entry = self._build(account_id, priority, trigger, deadline, patch)
+            deadline = Deadline(seconds) if seconds is not None else None
+            entry = self.builder.build(account_id, priority, trigger, deadline, patch)
             result = FlightResult(BuildOutcome.BUILT)
             return entry
         except SummaryUnavailable as error:
             result = FlightResult(error.reason, error.retry_after)
             raise
         finally:
-            self._finish(account_id, lease, result)
+            self.flight.land(account_id, lease, result)
 
-    def _finish(self, account_id: str, lease: Lease, result: FlightResult) -> None:
-        try:
-            self.locks.release(lease)
-            self.runtime.redis.publish(built_channel(account_id), result.encode())
-        except Exception:  # the lock expires by itself; waiters time out
-            log.warning("could not release a summary build lock", exc_info=True)
-
-    def _build(
-        self,
-        account_id: str,
-        priority: Priority,
-        trigger: str,
-        deadline: Deadline | None,
-        patch: _ActivityPatch | None = None,
-    ) -> CachedSummary:
-        clock = self.runtime.clock
-        started = clock.now()
-        timer = time.perf_counter()
-        generation = self.cache.generation(PROVIDER, account_id)
-        retry = self.settings.summary_retry_seconds
-        base = self.cache.get(PROVIDER, account_id) if patch is not None else None
-        try:
-            if base is not None and patch is not None:
-                body = self._fetch_patch(account_id, base, patch, priority, deadline, started)
-                started = base.fetched_at  # the profile is still as fetched then
-            else:
-                body = self._fetch(account_id, priority, deadline, started)
-        except UnknownProvider:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
-            raise SummaryUnavailable(
-                BuildOutcome.NOT_CONFIGURED,
-                "Strava is not configured (PACELINE_STRAVA_CLIENT_ID)",
-                retry,
-            ) from None
-        except BudgetExhausted as error:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "denied").inc()
-            wait = error.retry_after or retry
-            self.cache.set_cooldown(PROVIDER, account_id, wait)
-            raise SummaryUnavailable(
-                BuildOutcome.RATE_LIMITED, "the provider's rate budget is spent for now", wait
-            ) from None
-        except RefreshInProgress as error:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "busy").inc()
-            raise SummaryUnavailable(
-                BuildOutcome.TOKEN_REFRESH_IN_PROGRESS,
-                "the account's token is being refreshed; try again in a moment",
-                error.retry_after or 2,
-            ) from None
-        except AccountUnavailable as error:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
-            self.cache.set_cooldown(PROVIDER, account_id, retry)
-            log.warning(
-                "summary build impossible",
-                extra={"provider": PROVIDER, "account": account_id, "reason": error.reason},
-            )
-            raise SummaryUnavailable(
-                BuildOutcome.ACCOUNT_UNAVAILABLE, "the account needs to be connected again", retry
-            ) from None
-        except UpstreamError as error:
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "failed").inc()
-            wait = max(retry, getattr(error, "retry_after", None) or 0)
-            self.cache.set_cooldown(PROVIDER, account_id, wait)
-            log.warning(
-                "summary build failed",
-                extra={"provider": PROVIDER, "account": account_id, "error": str(error)},
-            )
-            raise SummaryUnavailable(
-                BuildOutcome.UPSTREAM_UNAVAILABLE, "the provider could not be reached", wait
-            ) from None
-        credential = self.runtime.store.get(PROVIDER, account_id)
-        self.cache.put(
-            PROVIDER,
-            account_id,
-            body,
-            fetched_at=started,
-            generation=generation,
-            privacy_events=credential is not None and privacy_events(PROVIDER, credential.scopes),
-        )
-        entry = self.cache.get(PROVIDER, account_id)
-        if entry is None:  # the account was disconnected while we built
-            metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
-            raise SummaryUnavailable(
-                BuildOutcome.ACCOUNT_UNAVAILABLE, "the account is not connected", retry
-            )
-        self.cache.clear_cooldown(PROVIDER, account_id)
-        metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, BuildOutcome.BUILT.value).inc()
-        metrics.SUMMARY_BUILD_DURATION.labels(PROVIDER).observe(time.perf_counter() - timer)
-        log.info(
-            "summary built",
-            extra={"provider": PROVIDER, "account": account_id, "trigger": trigger},
-        )
-        return entry
-
-    def _fetch(
-        self, account_id: str, priority: Priority, deadline: Deadline | None, started: float
-    ) -> dict[str, Any]:
-        api = self.api
-        options = self.options(account_id)
-        athlete = api.athlete(account_id, priority, deadline)
-        activities = api.activities(
-            account_id, priority, per_page=options.activities_max, deadline=deadline
-        )
-        stats = api.stats(account_id, priority, deadline)
-        if not isinstance(athlete, Mapping) or not isinstance(stats, Mapping):
-            raise TransientError("unexpected response shape")
-        if not isinstance(activities, list):
-            raise TransientError("unexpected response shape")
-        detail = None
-        with_photos = latest_needing_detail(activities)
-        if with_photos is not None:
-            try:
-                detail = api.activity(account_id, with_photos, priority, deadline)
-            except UpstreamError as error:  # the photo is optional; the summary is not
-                log.info(
-                    "latest activity's photo skipped",
-                    extra={"provider": PROVIDER, "account": account_id, "error": str(error)},
-                )
-        return build_summary(
-            athlete,
-            activities,
-            stats,
-            options,
-            latest_detail=detail if isinstance(detail, Mapping) else None,
-            fetched_at=started,
-        )
-
-    def _fetch_patch(
-        self,
-        account_id: str,
-        base: CachedSummary,
-        patch: _ActivityPatch,
-        priority: Priority,
-        deadline: Deadline | None,
-        started: float,
-    ) -> dict[str, Any]:
-        api = self.api
-        detail = None
-        if not patch.gone:
-            try:
-                detail = api.activity(account_id, patch.activity_id, priority, deadline)
-            except PermanentError as error:
-                if error.status not in (403, 404):  # gone, or not ours to see: drop it
-                    raise
-        stats = api.stats(account_id, priority, deadline)
-        if not isinstance(stats, Mapping) or not (detail is None or isinstance(detail, Mapping)):
-            raise TransientError("unexpected response shape")
-        today = dt.datetime.fromtimestamp(started, dt.UTC).date()
-        return with_activity(
-            base.body,
-            patch.activity_id,
-            detail,
-            stats,
-            self.options(account_id),
-            year=today.year,
-            today=today,
-        )
-
-    # --- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
-        self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Tests: wait until no background refresh is queued or running."""
-        deadline = time.monotonic() + timeout
-        total = self.settings.summary_refresh_threads * 4
-        while time.monotonic() < deadline:
-            taken = [self._slots.acquire(blocking=False) for _ in range(total)]
-            acquired = sum(taken)
-            for _ in range(acquired):
-                self._slots.release()
-            if acquired == total:
-                return True
-            time.sleep(0.01)
-        return False
-
-
-@dataclass(frozen=True)
-class _ActivityPatch:
-    activity_id: int
-    gone: bool  # deleted or hidden: nothing to fetch
+        self.refresher.close()
 
 
 EXTENSION = "activity_api.summary_service"

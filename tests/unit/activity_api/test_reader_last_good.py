@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activity_api.last_good import LastGood
+from activity_api.reader import LastGood
 from paceline.cache import CachedSummary
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from activity_api.summary_service import BuildOutcome, FlightResult, SummaryUnavailable
+from activity_api.single_flight import BuildOutcome, FlightResult, SummaryUnavailable
 
 
 @pytest.mark.parametrize(
