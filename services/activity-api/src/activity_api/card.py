@@ -106,30 +106,24 @@ def options_of(query_string: bytes) -> CardOptions | str:
         return str(error)
 
 
-def card_renderer(options: CardOptions, ident: str) -> Any:
-    def render(entry: CachedSummary, view: View) -> RenderedCard:
-        shown = view(entry.body)
-        return RenderedCard(
-            entry.raw,
-            render_card(shown, options, stale=False, ident=ident),
-            render_card(shown, options, stale=True, ident=ident),
-        )
-
-    return render
-
-
-@functools.lru_cache(maxsize=1024)
-def _prepared(account: str, options: CardOptions, recent_count: int) -> tuple[Any, View, Any]:
-    """The render cache key, view and renderer of one account's card with ``options``."""
-    view = partial(summary_response, recent_count=recent_count)
-    renderer = card_renderer(options, card_id(f"{account}|{options}"))
-    return ("card", account, options), view, renderer
+def render_card_answer(
+    options: CardOptions, account: str, entry: CachedSummary, view: View
+) -> RenderedCard:
+    """The card of ``entry`` (a render cache miss: once per stored summary and options)."""
+    shown = view(entry.body)
+    ident = card_id(f"{account}|{options}")
+    return RenderedCard(
+        entry.raw,
+        render_card(shown, options, stale=False, ident=ident),
+        render_card(shown, options, stale=True, ident=ident),
+    )
 
 
 def _answer(reader: SummaryReader, account: str, found: Any, options: CardOptions) -> Response:
-    key, view, renderer = _prepared(
-        account, options, reader.runtime.settings.summary_activities_max
-    )
+    # Built per request, used only when the render cache misses: cheaper than remembering them.
+    view = partial(summary_response, recent_count=reader.runtime.settings.summary_activities_max)
+    renderer = partial(render_card_answer, options, account)
+    key = ("card", account, options)
     response = reader.answer(account, found, key, view, renderer, SVG, HEADERS, reader.cards)
     if response.status_code == 503 and response.mimetype == "application/json":
         return _unavailable(response, options)
