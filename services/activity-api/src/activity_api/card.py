@@ -39,16 +39,10 @@ from activity_api.card_svg import (
     unavailable_card,
 )
 from activity_api.reader import SummaryReader, reader_of
-from activity_api.rendering import View
+from activity_api.rendering import SVG, SVG_HEADERS, View
 
 bp = Blueprint("card", __name__)
 
-SVG = "image/svg+xml"
-# An SVG opened on its own is a document: nothing in it may run or load anything.
-HEADERS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
-)
 LOCALE = re.compile(r"[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8}){0,3}")  # used with fullmatch
 
 
@@ -124,7 +118,7 @@ def _answer(reader: SummaryReader, account: str, found: Any, options: CardOption
     view = partial(summary_response, recent_count=reader.runtime.settings.summary_activities_max)
     renderer = partial(render_card_answer, options, account)
     key = ("card", account, options)
-    response = reader.answer(account, found, key, view, renderer, SVG, HEADERS, reader.cards)
+    response = reader.answer(account, found, key, view, renderer, reader.cards)
     if response.status_code == 503 and response.mimetype == "application/json":
         return _unavailable(response, options)
     return response
@@ -136,7 +130,7 @@ def _unavailable(response: Response, options: CardOptions) -> Response:
     svg.content_type = SVG
     svg.headers["Retry-After"] = response.headers.get("Retry-After", "5")
     svg.headers["Cache-Control"] = "no-store"
-    for name, value in HEADERS:
+    for name, value in SVG_HEADERS:
         svg.headers[name] = value
     return svg
 

@@ -30,11 +30,13 @@ from paceline.runtime import Runtime
 
 from activity_api.accounts import ATHLETE_ID, Accounts
 from activity_api.rendering import (
+    SVG,
+    SVG_HEADERS,
+    HttpForm,
     RenderCache,
     Renderer,
     View,
     cache_control,
-    cached_json,
     render,
     unavailable,
 )
@@ -103,12 +105,12 @@ class SummaryReader:
         self.runtime = runtime
         self.summaries = summaries
         self.accounts = Accounts(runtime)
-        self.rendered = RenderCache()
+        self.cache_control = cache_control(runtime.settings)
+        self.rendered = RenderCache(form=HttpForm(cache_control=self.cache_control))
         # The SVG cards have many variants (options x locales): their own, smaller cache, so
         # requests for rare variants never push the JSON views out.
-        self.cards = RenderCache(size=256)
+        self.cards = RenderCache(size=256, form=HttpForm(SVG, self.cache_control, SVG_HEADERS))
         self.last_good = LastGood()
-        self.cache_control = cache_control(runtime.settings)
 
     def connected_lookup(self, account_id: str) -> Lookup | None:
         """The account's :meth:`~activity_api.summary_service.Summaries.lookup` if it is connected,
@@ -177,25 +179,17 @@ class SummaryReader:
         key: Hashable,
         view: View,
         renderer: Renderer = render,
-        content_type: str = "application/json",
-        headers: tuple[tuple[str, str], ...] = (),
         cache: RenderCache | None = None,
     ) -> Response:
         """``view`` of the account's summary (rendered by ``renderer`` once per stored
-        summary, ``key`` naming the view), as a 200 or 304 with caching headers, or the 503
-        of :meth:`read_or_unavailable`."""
+        summary, ``key`` naming the view), as a 200 or 304 with caching headers in the form of
+        ``cache`` (JSON unless told), or the 503 of :meth:`read_or_unavailable`."""
         served = self.read_or_unavailable(account_id, found)
         if isinstance(served, Response):
             return served
-        rendered = (cache or self.rendered).view(key, served.entry, view, renderer)
-        entry, stale = served.entry, served.stale
-        return cached_json(
-            rendered.etag(stale),
-            lambda: rendered.answer(entry.fetched_at, self.runtime.clock.now(), stale),
-            self.cache_control,
-            content_type,
-            headers,
-        )
+        answers = cache or self.rendered
+        now = self.runtime.clock.now()
+        return answers.respond(key, served.entry, view, renderer, now, served.stale)
 
 
 def reader_of(app: Any = None) -> SummaryReader:

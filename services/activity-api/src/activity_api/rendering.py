@@ -21,14 +21,23 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import Response, jsonify, request
 from paceline.cache import CachedSummary
 from paceline.settings import Settings
 from paceline.summary import age_seconds, meta
+from werkzeug.datastructures import Headers
 
 View = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+SVG = "image/svg+xml"
+# An SVG opened on its own is a document: nothing in it may run or load anything.
+SVG_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+)
 
 
 class Answer(Protocol):
@@ -89,11 +98,13 @@ def render(entry: CachedSummary, view: View) -> Rendered:
 
 
 class RenderCache:
-    """The last rendering of each view (bounded, least recently used dropped first)."""
+    """The last rendering of each view (bounded, least recently used dropped first), answered
+    in one :class:`HttpForm` with the response headers made once per rendering."""
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 1024, form: HttpForm | None = None) -> None:
         self.size = size
-        self._views: OrderedDict[Hashable, Answer] = OrderedDict()
+        self.form = form or HttpForm()
+        self._views: OrderedDict[Hashable, _Kept] = OrderedDict()
         self._lock = threading.Lock()
 
     def view(
@@ -101,18 +112,56 @@ class RenderCache:
     ) -> Answer:
         """``view`` of ``entry``'s body, rendered now (by ``renderer``: JSON unless told) only
         if these bytes were not before. ``key`` names the view and its renderer."""
+        return self._kept(key, entry, view, renderer).answer
+
+    def respond(
+        self,
+        key: Hashable,
+        entry: CachedSummary,
+        view: View,
+        renderer: Renderer,
+        now: float,
+        stale: bool,
+    ) -> Response:
+        """The 200 (or 304) of :meth:`view` served at ``now``."""
+        kept = self._kept(key, entry, view, renderer)
+        answer = kept.answer
+        environ = request.environ
+        if "HTTP_IF_NONE_MATCH" in environ:
+            tag = answer.etag(stale)
+            if request.if_none_match.contains_weak(tag):
+                return not_modified(tag, self.form)
+        body = answer.answer(entry.fetched_at, now, stale)
+        headers = (kept.stale_headers if stale else kept.fresh_headers).copy()
+        headers.append(("Content-Length", str(len(body))))
+        response = Response(headers=_Checked(headers))
+        response.response = [body]
+        return response
+
+    def _kept(self, key: Hashable, entry: CachedSummary, view: View, renderer: Renderer) -> _Kept:
         with self._lock:
             known = self._views.get(key)
-            if known is not None and known.raw == entry.raw:
+            if known is not None and known.answer.raw == entry.raw:
                 self._views.move_to_end(key)
                 return known
-        rendered = renderer(entry, view)
+        kept = _Kept(renderer(entry, view), self.form)
         with self._lock:
-            self._views[key] = rendered
+            self._views[key] = kept
             self._views.move_to_end(key)
             while len(self._views) > self.size:
                 self._views.popitem(last=False)
-        return rendered
+        return kept
+
+
+class _Kept:
+    """A rendering and its response headers, fresh and stale (all but Content-Length)."""
+
+    __slots__ = ("answer", "fresh_headers", "stale_headers")
+
+    def __init__(self, answer: Answer, form: HttpForm) -> None:
+        self.answer = answer
+        self.fresh_headers = form.headers_for(answer.etag(False))
+        self.stale_headers = form.headers_for(answer.etag(True))
 
 
 # --- HTTP caching ------------------------------------------------------------------------------
@@ -137,27 +186,37 @@ def cache_control(settings: Settings) -> str:
     )
 
 
-def cached_json(
-    tag: str,
-    body: Callable[[], bytes],
-    cache_control: str,
-    content_type: str = "application/json",
-    headers: tuple[tuple[str, str], ...] = (),
-) -> Response:
-    """200 with ``body()``, or 304 when the client already has the data tagged ``tag``.
-    ``content_type`` and ``headers`` are for answers other than JSON (the SVG card).
+@dataclass(frozen=True)
+class HttpForm:
+    """How the answers of one render cache are sent: content type, Cache-Control, and any
+    further fixed headers (the SVG card's)."""
 
-    This is the hot path of every widget view, so headers are added directly (the ETag is our
-    own hex digest: nothing to quote-check), ``If-None-Match`` is parsed only when sent and the
-    body is made only when it is sent.
-    """
-    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag):
-        response = Response(status=304)
-    else:
-        response = Response(body(), content_type=content_type)
-    response.headers.add("ETag", f'W/"{tag}"')
-    response.headers.add("Cache-Control", cache_control)
-    for name, value in headers:
+    content_type: str = "application/json"
+    cache_control: str = "no-cache"
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def headers_for(self, tag: str) -> list[tuple[str, str]]:
+        """The headers of a 200 tagged ``tag`` but its Content-Length, checked once here."""
+        headers = Headers([("Content-Type", self.content_type), *self.common(tag)])
+        return headers.to_wsgi_list()
+
+    def common(self, tag: str) -> list[tuple[str, str]]:
+        return [("ETag", f'W/"{tag}"'), ("Cache-Control", self.cache_control), *self.extra]
+
+
+class _Checked(Headers):
+    """Headers copied from a list :meth:`HttpForm.headers_for` has checked: a cached read is
+    the hot path of every widget view, and adding them one by one (each value checked again)
+    showed in its profile."""
+
+    def __init__(self, checked: list[tuple[str, str]]) -> None:
+        self._list = checked
+
+
+def not_modified(tag: str, form: HttpForm) -> Response:
+    """304: the client already has the data tagged ``tag``."""
+    response = Response(status=304)
+    for name, value in form.common(tag):
         response.headers.add(name, value)
     return response
 
