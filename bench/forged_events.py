@@ -76,7 +76,7 @@ def api_calls(sandbox: Sandbox) -> dict[str, int]:
 
 def quiet(runtime: Any, sandbox: Sandbox, seconds: float = 2.0, timeout: float = 60.0) -> None:
     """Wait until the stream is consumed, no account is due now, and no call came for a bit."""
-    from activity_api.consumer import DUE
+    from activity_api.dirty_accounts import DUE
     from activity_api.events import GROUP, STREAM
 
     deadline = time.monotonic() + timeout

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import requests
 from activity_api.cli import cmd_subscribe
-from activity_api.consumer import DUE, WebhookConsumer, dirty_key
+from activity_api.consumer import WebhookConsumer
+from activity_api.dirty_accounts import DUE, dirty_key
 from activity_api.events import GROUP, STREAM, SUBSCRIPTION_KEY
 from paceline import keys
 from paceline.cache import summary_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from activity_api.consumer import DirtyWork
+from activity_api.dirty_accounts import DirtyWork
 from activity_api.events import InvalidEvent, WebhookEvent, parse_event
 
 
