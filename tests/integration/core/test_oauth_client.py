@@ -18,7 +18,7 @@ import pytest
 import redis
 import requests
 from paceline.clock import ManualClock
-from paceline.connect import ImportFailed, import_refresh_token
+from paceline.credential_intake import ImportFailed, import_refresh_token
 from paceline.oauth import OAuthClient, pkce_pair
 from paceline.providers import Provider, ProviderRegistry
 from paceline.runtime import build_runtime

@@ -15,8 +15,8 @@ from typing import TypeAlias
 import redis
 
 from paceline import keys
-from paceline.connect import ImportFailed, import_refresh_token
 from paceline.credential import Credential
+from paceline.credential_intake import ImportFailed, import_refresh_token
 from paceline.crypto import TokenDecryptError, split_keys
 from paceline.keys import InvalidIdentifier
 from paceline.lock import LockBusy

@@ -2,7 +2,7 @@
 
 * ``paceline connect <provider>``: the OAuth bootstrap for people with no ingress yet. It prints
   the authorize URL, waits for the callback on a loopback port and stores the credential, with
-  the very checks of the web gateway (:class:`auth_gateway.authorization.AuthorizationFlow`):
+  the very checks of the web gateway (:class:`auth_gateway.oauth_flow.AuthorizationFlow`):
   one-time state in Redis with a 10-minute expiry, PKCE where supported, binding to this
   process (it holds the nonce the web gateway would put in a cookie), scope and allow-list.
 * ``paceline hash-password``: reads a password from stdin and prints the hash to put in
@@ -23,14 +23,14 @@ from paceline.cli import Subcommands
 from paceline.runtime import Runtime
 from werkzeug.security import generate_password_hash
 
-from auth_gateway.authorization import (
+from auth_gateway.formatting import relative_text, scope_label, utc_text
+from auth_gateway.loopback import LOOPBACK_HOSTS, LoopbackReceiver, Page
+from auth_gateway.oauth_flow import (
     AuthorizationFlow,
     AuthorizationRejected,
     Connected,
     new_binding,
 )
-from auth_gateway.formatting import relative_text, scope_label, utc_text
-from auth_gateway.loopback import LOOPBACK_HOSTS, LoopbackReceiver, Page
 
 DEFAULT_PORT = 8765
 MIN_PASSWORD_LENGTH = 12
