@@ -9,31 +9,20 @@ renderer's.
 
 from __future__ import annotations
 
-import copy
-import json
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from flask import Blueprint, jsonify
 from paceline.web.app import runtime_of
+from paceline.web.openapi import packaged_spec
 
 bp = Blueprint("openapi", __name__)
 
-SPEC = "spec/openapi.json"
 ACTIVITIES_PATH = "/v1/strava/athletes/{athlete_id}/activities"
-
-
-@cache
-def _spec() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(SPEC).read_text(encoding="utf-8")
-    spec: dict[str, Any] = json.loads(text)
-    return spec
 
 
 def document(activities_max: int) -> dict[str, Any]:
     """The description, with the activities limit of these settings."""
-    spec = copy.deepcopy(_spec())
+    spec = packaged_spec(__package__)
     for parameter in spec["paths"][ACTIVITIES_PATH]["get"]["parameters"]:
         if parameter.get("name") == "limit":
             parameter["schema"]["maximum"] = activities_max
