@@ -61,9 +61,11 @@ def test_with_default_scopes_an_activity_made_private_disappears_within_seconds(
     assert delivery["event"]["updates"] == {"private": "true"}
 
 
-def test_without_read_all_no_event_comes_and_the_capped_freshness_hides_it(
+def subscribed_with_privacy_cap(
     harness_factory: HarnessFactory, serve: Callable[[Flask], str]
-) -> None:
+) -> Harness:
+    """Subscribed; summaries fresh 60 s, 24 h with webhooks, capped at 10 min for accounts
+    whose private changes Strava does not announce."""
     h = harness_factory(
         webhook_subscription_id=None,
         summary_fresh_seconds=60,
@@ -71,6 +73,13 @@ def test_without_read_all_no_event_comes_and_the_capped_freshness_hides_it(
         summary_privacy_fresh_seconds=600,
     )
     subscribed(h, serve)
+    return h
+
+
+def test_without_read_all_no_event_comes_and_the_capped_freshness_hides_it(
+    harness_factory: HarnessFactory, serve: Callable[[Flask], str]
+) -> None:
+    h = subscribed_with_privacy_cap(harness_factory, serve)
     athlete = make_athlete(h.sandbox, photos_on_latest=0)
     account = h.connect(athlete, scope="read,activity:read")
     path = f"/v1/strava/athletes/{account}/summary"
@@ -91,13 +100,7 @@ def test_without_read_all_no_event_comes_and_the_capped_freshness_hides_it(
 def test_an_account_with_read_all_keeps_the_long_webhook_freshness(
     harness_factory: HarnessFactory, serve: Callable[[Flask], str]
 ) -> None:
-    h = harness_factory(
-        webhook_subscription_id=None,
-        summary_fresh_seconds=60,
-        summary_webhook_fresh_seconds=86400,
-        summary_privacy_fresh_seconds=600,
-    )
-    subscribed(h, serve)
+    h = subscribed_with_privacy_cap(harness_factory, serve)
     account = h.connect(make_athlete(h.sandbox), scope="read,activity:read_all")
     path = f"/v1/strava/athletes/{account}/summary"
     h.client.get(path)
