@@ -58,10 +58,9 @@ class WebhookConsumer:
         self.name = name or consumer_name()
         self.block_ms = block_ms
         self.stream = EventStream(runtime, self.name, batch=batch)
-        accounts = DirtyAccounts(self.redis)
-        self.accounts = accounts
-        self.intake = EventIntake(runtime, cache, accounts)
-        self.account_work = AccountWork(runtime, summaries, cache, accounts)
+        self.accounts = DirtyAccounts(self.redis)
+        self.intake = EventIntake(runtime, cache, self.accounts)
+        self.account_work = AccountWork(runtime, summaries, cache, self.accounts)
         self._stop = threading.Event()
         self._idle = threading.Event()  # clear while events are in hand (see _busy)
         self._idle.set()
