@@ -22,7 +22,7 @@ from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
 from paceline.upstream import TransientError
 
-from activity_api.dirty_accounts import DirtyAccounts, DirtyWork, cooldown_key, grant_check_key
+from activity_api.dirty_accounts import DirtyAccounts, DirtyWork
 from activity_api.events import DEAUTHORIZE, EventKind, decoded
 from activity_api.summaries import BUILT, Summaries
 from activity_api.webhook_outcomes import Outcome, RetryLater, RetryReason, record_outcome
@@ -74,18 +74,14 @@ class AccountWork:
         rebuild = work.changes > 0 and rebuild_after <= now
         # The cooldowns start now: events arriving while we work wait for the next slot.
         if check_grant:
-            grant_after = self.accounts.start_cooldown(
-                grant_check_key(account), now, self.grant_seconds
-            )
+            grant_after = self.accounts.hold_grant_checks(account, now, self.grant_seconds)
         if rebuild:
-            rebuild_after = self.accounts.start_cooldown(
-                cooldown_key(account), now, self.cooldown_seconds
-            )
+            rebuild_after = self.accounts.hold_rebuilds(account, now, self.cooldown_seconds)
         try:
             done = self.process(account, work, check_grant=check_grant, rebuild=rebuild)
         except RetryLater as wait:
             if rebuild and not wait.rebuilt:  # someone else was building: keep the slot
-                self.runtime.redis.delete(cooldown_key(account))
+                self.accounts.release_rebuilds(account)
             self.accounts.retry_at(account, now + wait.seconds)
             log.info(
                 "webhook work will be retried",

@@ -197,7 +197,19 @@ class DirtyAccounts:
             fields, DirtyWork.parse(fields), float(rebuild_raw or 0), float(grant_raw or 0)
         )
 
-    def start_cooldown(self, key: str, now: float, seconds: float) -> float:
+    def hold_rebuilds(self, account: str, now: float, seconds: float) -> float:
+        """No new rebuild for the account's events for ``seconds``; until when (epoch s)."""
+        return self._hold(cooldown_key(account), now, seconds)
+
+    def release_rebuilds(self, account: str) -> None:
+        """The rebuild slot was not used (someone else was building): free it."""
+        self.redis.delete(cooldown_key(account))
+
+    def hold_grant_checks(self, account: str, now: float, seconds: float) -> float:
+        """No new grant check for the account's deauthorizations for ``seconds``."""
+        return self._hold(grant_check_key(account), now, seconds)
+
+    def _hold(self, key: str, now: float, seconds: float) -> float:
         until = now + seconds
         self.redis.set(key, repr(until), px=max(1, int(seconds * 1000)))
         return until
