@@ -3,30 +3,26 @@ what the renderer accepts, and the activities limit follows settings."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from activity_api import card_svg
 from activity_api.card import LOCALE
-from activity_api.card_svg import LAYOUTS, SPORTS, THEMES, UNITS
 from activity_api.openapi import ACTIVITIES_PATH, document
 
 
 def test_the_card_choices_described_are_the_renderers() -> None:
+    """Every choice parameter of the card (sport, units, theme, layout, ...) is described with
+    the renderer's own tuple of the same name (``sport`` -> ``card_svg.SPORTS``)."""
     spec = document(30)
     for path in ("/v1/strava/card.svg", "/v1/strava/athletes/{athlete_id}/card.svg"):
         parameters = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
-        for name, values in (
-            ("sport", SPORTS),
-            ("units", UNITS),
-            ("theme", THEMES),
-            ("layout", LAYOUTS),
-        ):
-            schema = parameters[name]["schema"]
+        choices = {name: p["schema"] for name, p in parameters.items() if "enum" in p["schema"]}
+        assert {"sport", "units", "theme", "layout"} <= set(choices)
+        for name, schema in choices.items():
+            values = getattr(card_svg, name.upper() if name.endswith("s") else f"{name.upper()}S")
             assert schema["enum"] == list(values), f"{path} {name}"
             assert schema["default"] == values[0]
-        assert re.compile(parameters["locale"]["schema"]["pattern"]).pattern == (
-            f"^{LOCALE.pattern}$"
-        )
+        assert parameters["locale"]["schema"]["pattern"] == f"^{LOCALE.pattern}$"
 
 
 def test_the_activities_limit_follows_settings_and_the_file_is_not_changed() -> None:
