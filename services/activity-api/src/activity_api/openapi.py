@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify
 from paceline.web.app import runtime_of
 
 from activity_api.card import LOCALE
-from activity_api.card_svg import LAYOUTS, SPORTS, THEMES, UNITS
+from activity_api.card_svg import CHARTS, LAYOUTS, MEASURES, SPORTS, THEMES, UNITS
 
 bp = Blueprint("openapi", __name__)
 
@@ -199,6 +199,21 @@ SCHEMAS: dict[str, Any] = {
             for name in ("distance_m", "moving_time_s")
         },
     },
+    "MonthlySeries": {
+        "type": "object",
+        "required": ["distance_m", "moving_time_s"],
+        "additionalProperties": False,
+        "properties": {
+            name: {
+                "type": "array",
+                "minItems": 12,
+                "maxItems": 12,
+                "items": {"type": ["number", "null"]},
+                "description": "oldest month first; null: the month was before what was fetched",
+            }
+            for name in ("distance_m", "moving_time_s")
+        },
+    },
     "Streak": {
         "type": "object",
         "required": ["current", "longest"],
@@ -207,9 +222,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "History": {
         "type": "object",
-        "description": "The last 12 weeks and the streaks, from the public activities the "
-        "summary holds (local days, weeks from Monday)",
-        "required": ["as_of", "weekly", "streaks"],
+        "description": "The last 12 weeks, the last 12 months and the streaks, from the public "
+        "activities the summary holds (local days, weeks from Monday, calendar months)",
+        "required": ["as_of", "weekly", "monthly", "streaks"],
         "additionalProperties": False,
         "properties": {
             "as_of": {"type": "string", "format": "date"},
@@ -228,6 +243,19 @@ SCHEMAS: dict[str, Any] = {
                         "description": "the first day the fetched activities cover (null: all)",
                     },
                     **{name: _ref("WeeklySeries") for name in ("all", "run", "ride", "swim")},
+                },
+            },
+            "monthly": {
+                "type": "object",
+                "required": ["month_starts", "known_since", "all", "run", "ride", "swim"],
+                "additionalProperties": False,
+                "properties": {
+                    "month_starts": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "date"},
+                    },
+                    "known_since": {"type": ["string", "null"], "format": "date"},
+                    **{name: _ref("MonthlySeries") for name in ("all", "run", "ride", "swim")},
                 },
             },
             "streaks": {
@@ -367,6 +395,8 @@ _CARD_PARAMETERS = [
         ("units", UNITS, "metric or imperial"),
         ("theme", THEMES, "auto follows prefers-color-scheme"),
         ("layout", LAYOUTS, "compact: one line of figures, narrower"),
+        ("chart", CHARTS, "the bar chart: the last 12 weeks or 12 months, or none"),
+        ("measure", MEASURES, "what the chart counts: distance or moving time"),
     )
 ] + [
     {
