@@ -159,6 +159,8 @@ def test_nothing_cached_is_a_503_card_with_retry_after(harness: Harness) -> None
         ("units=furlongs", "units"),
         ("theme=%3Cscript%3E", "theme"),
         ("layout=huge", "layout"),
+        ("chart=years", "chart"),
+        ("measure=calories", "measure"),
         ("locale=en;DROP", "locale"),
         ("locale=" + "a" * 200, "locale"),
     ],
@@ -223,6 +225,16 @@ def test_summary_and_card_carry_weekly_history_streaks_and_goal_pacing(
     assert all(value in said for value in km)
     shown = " ".join(texts(root))
     assert "LAST 12 WEEKS (km)" in shown and "even pace" in shown
+
+    monthly = body["history"]["monthly"]
+    assert sum(monthly["run"]["distance_m"]) == pytest.approx(sum(weekly["run"]["distance_m"]))
+    card = harness.client.get(f"/v1/strava/athletes/{account}/card.svg?sport=run&chart=months")
+    root = assert_inert(card.data)
+    said = (root.findtext(f"{SVG}desc") or "").split("Distance per month")[1]
+    assert said.startswith(", last 12 months, oldest first, in km:")
+    km = [f"{v / 1000:g}" for v in monthly["run"]["distance_m"] if v]
+    assert km and all(value in said for value in km)
+    assert "LAST 12 MONTHS (km)" in " ".join(texts(root))
 
 
 def test_locale_formats_numbers_and_dates(harness: Harness) -> None:
