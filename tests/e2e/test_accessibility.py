@@ -33,6 +33,25 @@ VARIANTS = [
         ("light", "dark"),
         ("card", "compact"),
     )
+] + [
+    # the chart's variants (the ones above draw the default: weeks of distance)
+    {"sport": sport, "units": "metric", "theme": theme, "layout": "card", **chart}
+    for sport, theme, chart in itertools.product(
+        ("all", "run", "ride", "swim"),
+        ("light", "dark"),
+        (
+            {"chart": "months", "measure": "distance"},
+            {"chart": "weeks", "measure": "time"},
+            {"chart": "months", "measure": "time"},
+            {"chart": "none"},
+        ),
+    )
+]
+
+# theme="auto" follows the page's colour scheme: drawn under both
+AUTO_VARIANTS = [
+    {"sport": "all", "units": "metric", "theme": "auto", "layout": "card"},
+    {"sport": "run", "units": "imperial", "theme": "auto", "layout": "card", "chart": "months"},
 ]
 
 
@@ -103,7 +122,7 @@ def test_every_widget_variant_has_no_accessibility_violations(
         page.goto(demo.urls["widget demo"])
         variants = [
             *VARIANTS,
-            {"sport": "all", "units": "metric", "theme": "auto", "layout": "card"},
+            *AUTO_VARIANTS,
         ]
         page.evaluate(
             """([variants, api]) => {
@@ -164,6 +183,12 @@ def test_widget_links_show_focus(browser: Any, demo: DemoStack) -> None:
     )
     assert outline[0] == "A"
     assert outline[1] == "solid" and outline[2] == "2px", outline  # the widget's own ring
+    # focus order: the activity's link, then the attribution; the chart takes no stop
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "document.querySelector('#widget-default').shadowRoot.activeElement?.textContent"
+    )
+    assert focused == "Powered by Strava"
     page.close()
 
 
@@ -177,7 +202,7 @@ def test_every_card_variant_has_no_accessibility_violations(
         )
         variants = [
             *VARIANTS,
-            {"sport": "all", "units": "metric", "theme": "auto", "layout": "card"},
+            *AUTO_VARIANTS,
         ]
         figures = []
         for variant in variants:

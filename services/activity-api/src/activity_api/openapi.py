@@ -39,6 +39,27 @@ _NULLABLE_STRING = {"type": ["string", "null"]}
 _INT64_MAX = 2**63 - 1
 _ID = {"type": "integer", "minimum": 1, "maximum": _INT64_MAX}
 
+
+def _series(period: str) -> dict[str, Any]:
+    """Distance and moving time in each of the last 12 weeks or months."""
+    return {
+        "type": "object",
+        "required": ["distance_m", "moving_time_s"],
+        "additionalProperties": False,
+        "properties": {
+            name: {
+                "type": "array",
+                "minItems": 12,
+                "maxItems": 12,
+                "items": {"type": ["number", "null"]},
+                "description": f"oldest {period} first; null: the {period} was before what was "
+                "fetched",
+            }
+            for name in ("distance_m", "moving_time_s")
+        },
+    }
+
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -184,36 +205,8 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "WeeklySeries": {
-        "type": "object",
-        "required": ["distance_m", "moving_time_s"],
-        "additionalProperties": False,
-        "properties": {
-            name: {
-                "type": "array",
-                "minItems": 12,
-                "maxItems": 12,
-                "items": {"type": ["number", "null"]},
-                "description": "oldest week first; null: the week was before what was fetched",
-            }
-            for name in ("distance_m", "moving_time_s")
-        },
-    },
-    "MonthlySeries": {
-        "type": "object",
-        "required": ["distance_m", "moving_time_s"],
-        "additionalProperties": False,
-        "properties": {
-            name: {
-                "type": "array",
-                "minItems": 12,
-                "maxItems": 12,
-                "items": {"type": ["number", "null"]},
-                "description": "oldest month first; null: the month was before what was fetched",
-            }
-            for name in ("distance_m", "moving_time_s")
-        },
-    },
+    "WeeklySeries": _series("week"),
+    "MonthlySeries": _series("month"),
     "Streak": {
         "type": "object",
         "required": ["current", "longest"],
