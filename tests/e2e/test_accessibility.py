@@ -266,6 +266,14 @@ def test_widget_and_card_format_numbers_for_the_locale(
     english = page.evaluate("document.querySelector('#widget-default').shadowRoot.textContent")
     assert f"{km:.2f} km".replace(".", ",") in german
     assert f"{km:.2f} km" in english
+    # the chart's text alternative too: German decimals, English ones by default
+    labels = page.evaluate(
+        "['#widget-de', '#widget-default'].map(id => document.querySelector(id).shadowRoot"
+        ".querySelector('.chart svg').getAttribute('aria-label'))"
+    )
+    week = next(v for v in summary["history"]["weekly"]["all"]["distance_m"] if v)
+    assert f"{week / 1000:.1f}".replace(".", ",") in labels[0].split(": ")[1].split(", ")
+    assert f"{week / 1000:,.1f}" in labels[1].split(": ")[1].split(", ")
     page.locator("#widget-de").screenshot(path=str(shots / "widget-locale-de.png"))
     page.close()
     card = requests.get(api_url(demo) + "/v1/strava/card.svg?locale=de-DE", timeout=10)

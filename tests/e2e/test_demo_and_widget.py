@@ -7,6 +7,7 @@ states. Screenshots land under the test's output directory.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import shutil
 import time
@@ -189,7 +190,11 @@ def test_widget_chart_draws_the_summarys_series_with_its_text_alternative(
     unit: str,
 ) -> None:
     summary = requests.get(demo.urls["summary JSON"], timeout=10).json()
-    series = summary["history"][f"{chart[:-1]}ly"]["run"][field]
+    found = summary["history"][f"{chart[:-1]}ly"]
+    series = found["run"][field]
+    first = dt.date.fromisoformat(found[f"{chart[:-1]}_starts"][0])
+    # the browser's en-US dates: "Sep 15, 2025" for a week, "Sep 2025" for a month
+    since = f"{first:%b %Y}" if chart == "months" else f"{first:%b} {first.day}, {first.year}"
     page = open_widget(browser, demo)
     add_widget(page, demo, "widget-chart", sport="run", chart=chart, measure=measure)
     drawn = page.evaluate(
@@ -204,7 +209,8 @@ def test_widget_chart_draws_the_summarys_series_with_its_text_alternative(
     values = ", ".join("unknown" if v is None else f"{v / per_unit:,.1f}" for v in series)
     measured = "Moving time" if measure == "time" else "Distance"
     assert label == (
-        f"{measured} per {period}, last 12 {period}s, oldest first, in {unit}: {values}"
+        f"{measured} per {period}, last 12 {period}s from {since}, oldest first, in {unit}: "
+        f"{values}"
     )
     assert len(bars) == len(series) == 12
     # unknown periods are outlined, not drawn as zero; the tallest bar is the largest value

@@ -3,6 +3,7 @@ the summary, and attacked with hostile names and parameters."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 
@@ -219,7 +220,9 @@ def test_summary_and_card_carry_weekly_history_streaks_and_goal_pacing(
     desc = root.find(f"{SVG}desc")
     assert desc is not None
     said = desc.text or ""
-    assert "Distance per week, last 12 weeks, oldest first, in km:" in said
+    first = dt.date.fromisoformat(weekly["week_starts"][0])
+    since = f"from {first:%b} {first.day}, {first.year}"
+    assert f"Distance per week, last 12 weeks {since}, oldest first, in km:" in said
     assert "even pace; on pace for" in said and "Streak:" in said
     km = [f"{v / 1000:g}" for v in weekly["run"]["distance_m"] if v]
     assert all(value in said for value in km)
@@ -231,7 +234,8 @@ def test_summary_and_card_carry_weekly_history_streaks_and_goal_pacing(
     card = harness.client.get(f"/v1/strava/athletes/{account}/card.svg?sport=run&chart=months")
     root = assert_inert(card.data)
     said = (root.findtext(f"{SVG}desc") or "").split("Distance per month")[1]
-    assert said.startswith(", last 12 months, oldest first, in km:")
+    first = dt.date.fromisoformat(monthly["month_starts"][0])
+    assert said.startswith(f", last 12 months from {first:%b %Y}, oldest first, in km:")
     km = [f"{v / 1000:g}" for v in monthly["run"]["distance_m"] if v]
     assert km and all(value in said for value in km)
     assert "LAST 12 MONTHS (km)" in " ".join(texts(root))

@@ -85,7 +85,8 @@ def test_unavailable_card_parses_and_says_why() -> None:
 HISTORY = {
     "weekly": {"run": {"distance_m": [None] * 10 + [0.0, 12345.0], "moving_time_s": [0] * 12}},
     "monthly": {
-        "run": {"distance_m": [None] * 11 + [12345.0], "moving_time_s": [None] * 11 + [5400]}
+        "month_starts": [f"2025-{m:02d}-01" for m in range(4, 13)] + ["2026-01-01"],
+        "run": {"distance_m": [None] * 11 + [12345.0], "moving_time_s": [None] * 11 + [5400]},
     },
     "streaks": {"days": {"current": 1, "longest": 4}, "weeks": {"current": 2, "longest": 2}},
 }
@@ -113,11 +114,11 @@ def test_weekly_chart_reads_out_unknown_weeks_as_unknown_and_draws_them_dashed()
 
 def test_monthly_chart_and_moving_time_follow_the_options() -> None:
     said, rects = draw_history(chart="months")
-    assert "Distance per month, last 12 months, oldest first, in km: " in said
+    assert "Distance per month, last 12 months from Apr 2025, oldest first, in km: " in said
     assert [r.get("class") for r in rects].count("un") == 11
-    said, _ = draw_history(chart="months", measure="time", units="imperial")
-    assert "Moving time per month, last 12 months, oldest first, in h: " in said
-    assert "in h: " + ", ".join(["unknown"] * 11 + ["1.5"]) + ". Streak:" in said
+    said, _ = draw_history(chart="months", measure="time", units="imperial", locale="de")
+    assert "Moving time per month, last 12 months from Apr. 2025, oldest first, in h: " in said
+    assert "in h: " + ", ".join(["unknown"] * 11 + ["1,5"]) + ". Streak:" in said
 
 
 def test_chart_none_draws_and_reads_no_chart() -> None:

@@ -52,6 +52,7 @@ class Chart:
     unit: str  # "km", "mi" or "h"
     period: str  # "week" or "month"
     measure: str  # "Distance" or "Moving time"
+    since: str = ""  # the first period's start, formatted ("Sep 15, 2025"); "" if unknown
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ def chart_of(history: Any, options: CardOptions, units: Units) -> Chart | None:
     if not isinstance(history, Mapping) or options.chart == "none":
         return None
     period = "month" if options.chart == "months" else "week"
-    series = (history.get(f"{period}ly") or {}).get(options.sport) or {}
+    found = history.get(f"{period}ly") or {}
+    series = found.get(options.sport) or {}
     time = options.measure == "time"
     values = series.get("moving_time_s" if time else "distance_m") or []
     if not values:  # a summary cached before it had this series
@@ -172,6 +174,7 @@ def chart_of(history: Any, options: CardOptions, units: Units) -> Chart | None:
         unit="h" if time else "mi" if units.imperial else "km",
         period=period,
         measure="Moving time" if time else "Distance",
+        since=units.period((found.get(f"{period}_starts") or [None])[0], month=period == "month"),
     )
 
 
@@ -212,8 +215,9 @@ def description(card: CardContent) -> str:
     chart = card.chart
     if chart is not None:
         parts.append(
-            f"{chart.measure} per {chart.period}, last {len(chart.bars)} {chart.period}s, "
-            f"oldest first, in {chart.unit}: {', '.join(chart.labels)}."
+            f"{chart.measure} per {chart.period}, last {len(chart.bars)} {chart.period}s"
+            f"{f' from {chart.since}' if chart.since else ''}, oldest first, in {chart.unit}: "
+            f"{', '.join(chart.labels)}."
         )
     if card.streaks:
         parts.append(card.streaks + ".")

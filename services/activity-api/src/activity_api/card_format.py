@@ -94,6 +94,15 @@ class Units:
             return self.number(round(value / 3600)) + " h"
         return self.number(round(value))
 
+    def period(self, start: Any, month: bool) -> str:
+        """The first day of a chart's week (``Sep 15, 2025`` in ``en``) or its month
+        (``Sep 2025``), as the element's ``toLocaleDateString`` writes it."""
+        try:
+            day = dt.date.fromisoformat(start)
+        except (TypeError, ValueError):
+            return ""
+        return str(format_skeleton("yMMM" if month else "yMMMd", day, locale=self.locale))
+
     def date(self, start_time_local: Any) -> str:
         """The local day an activity started (``Tue, Dec 1, 2026`` in ``en``)."""
         if not isinstance(start_time_local, str):

@@ -87,6 +87,7 @@
 
   function Units(imperial, locale) {
     this.imperial = imperial;
+    this.l = locale;
     this.n = function (v, d) { return v.toLocaleString(locale, { minimumFractionDigits: d, maximumFractionDigits: d }); };
   }
   Units.prototype.distance = function (m) {
@@ -293,8 +294,9 @@
       var kind = this.getAttribute("chart");
       var per = kind === "months" ? "month" : "week";
       var time = this.getAttribute("measure") === "time";
-      var series = kind !== "none" && (history[per + "ly"] || {})[FAMILIES[sport] ? sport : "all"];
+      var found = history[per + "ly"] || {}, series = kind !== "none" && found[FAMILIES[sport] ? sport : "all"];
       if (!series) return;
+      var first = (found[per + "_starts"] || [])[0];
       var unit = time ? "h" : units.imperial ? "mi" : "km";
       var values = series[time ? "moving_time_s" : "distance_m"].map(function (v) {
         return v == null ? v : v / (time ? 3600 : units.imperial ? 1609.344 : 1000);
@@ -303,7 +305,7 @@
       var n = values.length, last = "Last " + n + " " + per + "s";
       var fig = el("div", "chart");
       fig.appendChild(el("div", "muted", last + " (" + unit + ")"));
-      var g = svg("svg", { viewBox: "0 0 " + n * 20 + " 30", role: "img", "aria-label": (time ? "Moving time" : "Distance") + " per " + per + ", " + last.toLowerCase() + ", oldest first, in " + unit + ": " + values.map(function (v) {
+      var g = svg("svg", { viewBox: "0 0 " + n * 20 + " 30", role: "img", "aria-label": (time ? "Moving time" : "Distance") + " per " + per + ", " + last.toLowerCase() + (first ? " from " + new Date(first + "T12:00:00Z").toLocaleDateString(units.l, { timeZone: "UTC", day: per === "week" ? "numeric" : undefined, month: "short", year: "numeric" }) : "") + ", oldest first, in " + unit + ": " + values.map(function (v) {
         return v == null ? "unknown" : units.n(v, 1);
       }).join(", ") }, fig);
       values.forEach(function (v, i) {
