@@ -40,6 +40,27 @@ _INT64_MAX = 2**63 - 1
 _ID = {"type": "integer", "minimum": 1, "maximum": _INT64_MAX}
 
 
+def _periods(period: str) -> dict[str, Any]:
+    """The last 12 weeks or months: when each starts, and a series per sport family."""
+    return {
+        "type": "object",
+        "required": [f"{period}_starts", "known_since", "all", "run", "ride", "swim"],
+        "additionalProperties": False,
+        "properties": {
+            f"{period}_starts": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "known_since": {
+                "type": ["string", "null"],
+                "format": "date",
+                "description": "the first day the fetched activities cover (null: all)",
+            },
+            **{
+                name: _ref(f"{period.capitalize()}lySeries")
+                for name in ("all", "run", "ride", "swim")
+            },
+        },
+    }
+
+
 def _series(period: str) -> dict[str, Any]:
     """Distance and moving time in each of the last 12 weeks or months."""
     return {
@@ -221,36 +242,8 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {
             "as_of": {"type": "string", "format": "date"},
-            "weekly": {
-                "type": "object",
-                "required": ["week_starts", "known_since", "all", "run", "ride", "swim"],
-                "additionalProperties": False,
-                "properties": {
-                    "week_starts": {
-                        "type": "array",
-                        "items": {"type": "string", "format": "date"},
-                    },
-                    "known_since": {
-                        "type": ["string", "null"],
-                        "format": "date",
-                        "description": "the first day the fetched activities cover (null: all)",
-                    },
-                    **{name: _ref("WeeklySeries") for name in ("all", "run", "ride", "swim")},
-                },
-            },
-            "monthly": {
-                "type": "object",
-                "required": ["month_starts", "known_since", "all", "run", "ride", "swim"],
-                "additionalProperties": False,
-                "properties": {
-                    "month_starts": {
-                        "type": "array",
-                        "items": {"type": "string", "format": "date"},
-                    },
-                    "known_since": {"type": ["string", "null"], "format": "date"},
-                    **{name: _ref("MonthlySeries") for name in ("all", "run", "ride", "swim")},
-                },
-            },
+            "weekly": _periods("week"),
+            "monthly": _periods("month"),
             "streaks": {
                 "type": "object",
                 "required": ["days", "weeks", "counted_since"],
