@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify
 from paceline.web.app import runtime_of
 
 from activity_api.card import LOCALE
-from activity_api.card_svg import LAYOUTS, SPORTS, THEMES, UNITS
+from activity_api.card_svg import CHARTS, LAYOUTS, MEASURES, SPORTS, THEMES, UNITS
 
 bp = Blueprint("openapi", __name__)
 
@@ -38,6 +38,48 @@ _INT = {"type": "integer"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _INT64_MAX = 2**63 - 1
 _ID = {"type": "integer", "minimum": 1, "maximum": _INT64_MAX}
+
+
+def _periods(period: str) -> dict[str, Any]:
+    """The last 12 weeks or months: when each starts, and a series per sport family."""
+    return {
+        "type": "object",
+        "required": [f"{period}_starts", "known_since", "all", "run", "ride", "swim"],
+        "additionalProperties": False,
+        "properties": {
+            f"{period}_starts": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "known_since": {
+                "type": ["string", "null"],
+                "format": "date",
+                "description": "the first day the fetched activities cover (null: all)",
+            },
+            **{
+                name: _ref(f"{period.capitalize()}lySeries")
+                for name in ("all", "run", "ride", "swim")
+            },
+        },
+    }
+
+
+def _series(period: str) -> dict[str, Any]:
+    """Distance and moving time in each of the last 12 weeks or months."""
+    return {
+        "type": "object",
+        "required": ["distance_m", "moving_time_s"],
+        "additionalProperties": False,
+        "properties": {
+            name: {
+                "type": "array",
+                "minItems": 12,
+                "maxItems": 12,
+                "items": {"type": ["number", "null"]},
+                "description": f"oldest {period} first; null: the {period} was before what was "
+                "fetched",
+            }
+            for name in ("distance_m", "moving_time_s")
+        },
+    }
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -184,21 +226,8 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "WeeklySeries": {
-        "type": "object",
-        "required": ["distance_m", "moving_time_s"],
-        "additionalProperties": False,
-        "properties": {
-            name: {
-                "type": "array",
-                "minItems": 12,
-                "maxItems": 12,
-                "items": {"type": ["number", "null"]},
-                "description": "oldest week first; null: the week was before what was fetched",
-            }
-            for name in ("distance_m", "moving_time_s")
-        },
-    },
+    "WeeklySeries": _series("week"),
+    "MonthlySeries": _series("month"),
     "Streak": {
         "type": "object",
         "required": ["current", "longest"],
@@ -207,29 +236,14 @@ SCHEMAS: dict[str, Any] = {
     },
     "History": {
         "type": "object",
-        "description": "The last 12 weeks and the streaks, from the public activities the "
-        "summary holds (local days, weeks from Monday)",
-        "required": ["as_of", "weekly", "streaks"],
+        "description": "The last 12 weeks, the last 12 months and the streaks, from the public "
+        "activities the summary holds (local days, weeks from Monday, calendar months)",
+        "required": ["as_of", "weekly", "monthly", "streaks"],
         "additionalProperties": False,
         "properties": {
             "as_of": {"type": "string", "format": "date"},
-            "weekly": {
-                "type": "object",
-                "required": ["week_starts", "known_since", "all", "run", "ride", "swim"],
-                "additionalProperties": False,
-                "properties": {
-                    "week_starts": {
-                        "type": "array",
-                        "items": {"type": "string", "format": "date"},
-                    },
-                    "known_since": {
-                        "type": ["string", "null"],
-                        "format": "date",
-                        "description": "the first day the fetched activities cover (null: all)",
-                    },
-                    **{name: _ref("WeeklySeries") for name in ("all", "run", "ride", "swim")},
-                },
-            },
+            "weekly": _periods("week"),
+            "monthly": _periods("month"),
             "streaks": {
                 "type": "object",
                 "required": ["days", "weeks", "counted_since"],
@@ -367,6 +381,8 @@ _CARD_PARAMETERS = [
         ("units", UNITS, "metric or imperial"),
         ("theme", THEMES, "auto follows prefers-color-scheme"),
         ("layout", LAYOUTS, "compact: one line of figures, narrower"),
+        ("chart", CHARTS, "the bar chart: the last 12 weeks or 12 months, or none"),
+        ("measure", MEASURES, "what the chart counts: distance or moving time"),
     )
 ] + [
     {
