@@ -16,6 +16,7 @@ import requests
 from activity_api.events import SUBSCRIPTION_KEY
 from flask import Flask
 from paceline.history import goal_pacing
+from paceline.strava_api import BudgetExhausted
 from paceline.year_ledger import ledger_key
 
 from tests.integration.activity_api.conftest import (
@@ -316,3 +317,30 @@ def test_without_opt_in_the_totals_are_stravas_public_ones(
     assert body["totals"]["swim"]["year_to_date"]["count"] == 0  # the private swim is not there
     assert h.api_calls()["GET /api/v3/athlete/activities"] == 1  # no year listing
     assert not h.runtime.redis.exists(ledger_key(account))
+
+
+def test_a_cache_miss_that_cannot_list_the_year_is_refreshed_with_honest_totals_next(
+    harness_factory: HarnessFactory, sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = honest(harness_factory, sandbox_factory)
+    account = h.runtime.settings.private_totals_accounts[0]
+    path = f"/v1/strava/athletes/{account}/summary"
+    ledgers = h.summaries.year_ledger
+    listing = ledgers.page_year
+
+    def spent(*args: Any, **kwargs: Any) -> Any:
+        raise BudgetExhausted("GET /athlete/activities: rate budget spent", retry_after=60)
+
+    monkeypatch.setattr(ledgers, "page_year", spent)
+    first = h.client.get(path)
+    monkeypatch.setattr(ledgers, "page_year", listing)
+
+    assert first.status_code == 200  # the visitor is not failed for want of a listing
+    ytd = first.get_json()["totals"]["run"]["year_to_date"]
+    assert ytd["count"] == stravas_stats(h, account)["ytd_run_totals"]["count"]
+    assert h.client.get(path).get_json()["meta"]["stale"] is True  # due: refreshing
+    assert h.summaries.wait_idle(timeout=10)
+    honest_body = h.client.get(path).get_json()
+    assert honest_body["meta"]["stale"] is False
+    sums = h.sandbox.year_totals(int(account))
+    assert honest_body["totals"]["run"]["year_to_date"] == as_served(sums["run"])

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 import redis
 from paceline.connect import store_tokens
 from paceline.erasure import erase_account
 from paceline.governor import Priority
 from paceline.oauth import TokenResponse
 from paceline.runtime import Runtime
+from paceline.strava_api import BudgetExhausted, Deadline
 from paceline.year_ledger import KEEP_SECONDS, MAX_PAGES, PAGE_SIZE, Ledger, YearLedger, ledger_key
 from paceline.year_totals import Figures, page_after
 
@@ -47,6 +49,7 @@ class ListingAPI:
         self.asked: list[dict[str, Any]] = []
 
     def activities(self, account_id: str, priority: Priority, **params: Any) -> list[Any]:
+        assert priority is Priority.BACKGROUND  # paging never spends the visitors' reserve
         self.asked.append(params)
         first = (params["page"] - 1) * params["per_page"]
         count = max(0, min(params["per_page"], self.total - first))
@@ -105,7 +108,7 @@ def test_paging_stops_at_the_first_short_page(make_runtime: RuntimeFactory) -> N
     ledgers = YearLedger(connected(make_runtime))
     api = ListingAPI(total=PAGE_SIZE + 5)
 
-    ledger = ledgers.page_year(api, ACCOUNT, 2026, Priority.BACKGROUND, None)  # type: ignore[arg-type]
+    ledger = ledgers.page_year(api, ACCOUNT, 2026, None)  # type: ignore[arg-type]
 
     assert len(api.asked) == 2
     assert all(p["after"] == page_after(2026) and p["per_page"] == PAGE_SIZE for p in api.asked)
@@ -126,7 +129,6 @@ def test_paging_is_capped_and_a_capped_ledger_serves_stravas_totals(
         strava_body,
         [],
         30,
-        Priority.BACKGROUND,
         None,
         dt.datetime(2026, 6, 1, tzinfo=dt.UTC).timestamp(),
     )
@@ -141,8 +143,46 @@ def test_without_opt_in_or_without_read_all_nothing_is_paged(make_runtime: Runti
     body = {"totals": {}, "goals": []}
     when = dt.datetime(2026, 6, 1, tzinfo=dt.UTC).timestamp()
     narrow = YearLedger(connected(make_runtime, scope="read,activity:read"))
-    assert narrow.after_build(api, ACCOUNT, body, [], 30, Priority.BACKGROUND, None, when) == body  # type: ignore[arg-type]
+    assert narrow.after_build(api, ACCOUNT, body, [], 30, None, when) == body  # type: ignore[arg-type]
     plain = YearLedger(connected(make_runtime, opted_in=False))
     assert not plain.counts_everything(ACCOUNT)
-    assert plain.after_build(api, ACCOUNT, body, [], 30, Priority.BACKGROUND, None, when) == body  # type: ignore[arg-type]
+    assert plain.after_build(api, ACCOUNT, body, [], 30, None, when) == body  # type: ignore[arg-type]
     assert api.asked == []
+
+
+def at(year: int, month: int = 6) -> float:
+    return dt.datetime(year, month, 1, 12, tzinfo=dt.UTC).timestamp()
+
+
+def test_a_new_year_pages_a_new_ledger(make_runtime: RuntimeFactory) -> None:
+    ledgers = YearLedger(connected(make_runtime))
+    ledgers.store(ACCOUNT, Ledger(2025, {1: RUN}))
+    api = ListingAPI(total=3)  # three runs of 2026
+    body = {"totals": {"run": {"year_to_date": {}}}, "goals": []}
+
+    after = ledgers.after_build(api, ACCOUNT, body, [], 30, None, at(2026, 1))  # type: ignore[arg-type]
+
+    assert [p["after"] for p in api.asked] == [page_after(2026)]
+    assert ledgers.load(ACCOUNT).year == 2026  # type: ignore[union-attr]
+    assert after["totals"]["run"]["year_to_date"]["count"] == 3
+
+
+class SpentAPI:
+    """The governor says no to every page."""
+
+    def activities(self, account_id: str, priority: Priority, **params: Any) -> list[Any]:
+        raise BudgetExhausted("GET /athlete/activities: rate budget spent", retry_after=60)
+
+
+def test_a_cache_miss_that_cannot_page_serves_stravas_totals_and_says_it_is_behind(
+    make_runtime: RuntimeFactory,
+) -> None:
+    ledgers = YearLedger(connected(make_runtime))
+    body = {"totals": {"run": {"year_to_date": {"count": 7}}}, "goals": []}
+
+    served = ledgers.after_build(SpentAPI(), ACCOUNT, body, [], 30, Deadline(5.0), at(2026))  # type: ignore[arg-type]
+
+    assert served == body
+    assert ledgers.behind(ACCOUNT)
+    with pytest.raises(BudgetExhausted):  # a background build fails instead, and is retried
+        ledgers.after_build(SpentAPI(), ACCOUNT, body, [], 30, None, at(2026))  # type: ignore[arg-type]

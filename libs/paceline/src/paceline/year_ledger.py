@@ -9,9 +9,13 @@ ledger is the Redis hash ``paceline:year-ledger:strava:<account>``: one field pe
 How it is kept (every write happens inside a summary build, under the account's build lock):
 
 * **paged once** when missing or of another year: ``GET /athlete/activities?after=<a day
-  before January 1st>&per_page=200``, page after page through the rate governor, at most
+  before January 1st>&per_page=200``, page after page through the rate governor at background
+  priority (paging never spends the reserve kept for visitors' cache misses), at most
   :data:`MAX_PAGES` pages. Past the cap the ledger is marked ``capped`` and Strava's totals
-  are served instead (they would otherwise be short by the activities not listed);
+  are served instead (they would otherwise be short by the activities not listed). A cache
+  miss pages within its deadline; when it cannot (deadline, budget), it serves Strava's totals
+  and the summary is left due (:meth:`YearLedger.behind`), so the background refresh the next
+  read starts pages without a deadline;
 * **merged** with the page of activities every full build fetches anyway (new and changed
   activities; removed ones within the page's span), at no extra request;
 * **patched** by a webhook event's activity detail (create/update: its figures; delete, 403
@@ -35,7 +39,7 @@ from paceline import keys, year_totals
 from paceline.governor import Priority
 from paceline.privacy import PRIVACY_SCOPE
 from paceline.runtime import Runtime
-from paceline.upstream import TransientError
+from paceline.upstream import TransientError, UpstreamError
 from paceline.year_totals import Figures
 
 if TYPE_CHECKING:
@@ -123,6 +127,11 @@ class YearLedger:
         """The owner opted in (``PACELINE_PRIVATE_TOTALS_ACCOUNTS``)."""
         return account_id in self.runtime.settings.private_totals_accounts
 
+    def behind(self, account_id: str) -> bool:
+        """Honest totals are due but no ledger exists yet (a cache miss could not page): the
+        summary just stored holds Strava's totals and should be refreshed soon."""
+        return self._usable(account_id) and not self.redis.exists(ledger_key(account_id))
+
     def _usable(self, account_id: str) -> bool:
         """Opted in and granted activity:read_all (the list then holds only_me activities)."""
         if not self.counts_everything(account_id):
@@ -176,12 +185,7 @@ class YearLedger:
 
     # --- paging -------------------------------------------------------------------------------
     def page_year(
-        self,
-        api: StravaAPI,
-        account_id: str,
-        year: int,
-        priority: Priority,
-        deadline: Deadline | None,
+        self, api: StravaAPI, account_id: str, year: int, deadline: Deadline | None
     ) -> Ledger:
         """List the year's activities (at most MAX_PAGES requests) into a new ledger."""
         listed: list[Mapping[str, Any]] = []
@@ -189,7 +193,7 @@ class YearLedger:
         for page in range(1, MAX_PAGES + 1):
             body = api.activities(
                 account_id,
-                priority,
+                Priority.BACKGROUND,
                 per_page=PAGE_SIZE,
                 page=page,
                 after=year_totals.page_after(year),
@@ -219,14 +223,13 @@ class YearLedger:
         api: StravaAPI,
         account_id: str,
         today: dt.date,
-        priority: Priority,
         deadline: Deadline | None,
     ) -> tuple[Ledger, bool]:
         """The account's ledger for ``today``'s year, and whether it was paged just now."""
         ledger = self.load(account_id)
         if ledger is not None and ledger.year == today.year:
             return ledger, False
-        return self.page_year(api, account_id, today.year, priority, deadline), True
+        return self.page_year(api, account_id, today.year, deadline), True
 
     # --- what a build calls -------------------------------------------------------------------
     def after_build(
@@ -236,20 +239,30 @@ class YearLedger:
         body: dict[str, Any],
         page: Sequence[Mapping[str, Any]],
         page_size: int,
-        priority: Priority,
         deadline: Deadline | None,
         fetched_at: float,
     ) -> dict[str, Any]:
         """A full build's body with honest year-to-date totals (unchanged without opt-in).
 
         ``page`` is the newest-first page the build fetched (asked with ``per_page=page_size``).
-        Paging errors propagate: the build fails like any other upstream failure (the last good
-        summary keeps being served) rather than publish Strava's public-only totals instead.
+        A background build's paging errors propagate: it fails like any other upstream failure
+        (the last good summary keeps being served) rather than replace honest totals by Strava's
+        public ones. A cache miss (``deadline`` set) that cannot page serves Strava's totals
+        for now; :meth:`behind` then says so.
         """
         if not self._usable(account_id):
             return body
         today = dt.datetime.fromtimestamp(fetched_at, dt.UTC).date()
-        ledger, paged = self._current(api, account_id, today, priority, deadline)
+        try:
+            ledger, paged = self._current(api, account_id, today, deadline)
+        except UpstreamError as error:
+            if deadline is None:
+                raise
+            log.info(
+                "year ledger not paged within a cache miss; a background refresh will",
+                extra={"provider": PROVIDER, "account": account_id, "error": str(error)},
+            )
+            return body
         if not paged:
             entries = year_totals.merged(
                 ledger.entries, page, today.year, complete=len(page) < page_size
@@ -265,7 +278,6 @@ class YearLedger:
         body: dict[str, Any],
         activity: int,
         detail: Mapping[str, Any] | None,
-        priority: Priority,
         deadline: Deadline | None,
         fetched_at: float,
     ) -> dict[str, Any]:
@@ -274,7 +286,7 @@ class YearLedger:
         if not self._usable(account_id):
             return body
         today = dt.datetime.fromtimestamp(fetched_at, dt.UTC).date()
-        ledger, paged = self._current(api, account_id, today, priority, deadline)
+        ledger, paged = self._current(api, account_id, today, deadline)
         if not paged:
             entries = year_totals.changed(ledger.entries, activity, detail, today.year)
             self.update(account_id, ledger.entries, entries)

@@ -405,6 +405,8 @@ class Summaries:
             generation=generation,
             privacy_events=credential is not None and privacy_events(PROVIDER, credential.scopes),
         )
+        if self.year_ledger.behind(account_id):  # honest totals not paged yet (issue 17)
+            self.cache.invalidate(PROVIDER, account_id)
         entry = self.cache.get(PROVIDER, account_id)
         if entry is None:  # the account was disconnected while we built
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
@@ -452,7 +454,7 @@ class Summaries:
         )
         # Honest totals (issue 17): every activity of the year, for accounts that opted in.
         return self.year_ledger.after_build(
-            api, account_id, body, activities, options.activities_max, priority, deadline, started
+            api, account_id, body, activities, options.activities_max, deadline, started
         )
 
     def _fetch_patch(
@@ -487,7 +489,7 @@ class Summaries:
         )
         # Honest totals (issue 17): the activity's detail moves the year ledger.
         return self.year_ledger.after_patch(
-            api, account_id, body, patch.activity_id, detail, priority, deadline, started
+            api, account_id, body, patch.activity_id, detail, deadline, started
         )
 
     # --- lifecycle -----------------------------------------------------------------------------
