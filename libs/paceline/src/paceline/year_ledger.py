@@ -205,7 +205,8 @@ class YearLedger:
             if len(body) < PAGE_SIZE:
                 capped = False
                 break
-        ledger = Ledger(year, year_totals.of_year(listed, year), capped)
+        # A capped ledger keeps no entries: it only says "not again today", Strava's totals serve.
+        ledger = Ledger(year, {} if capped else year_totals.of_year(listed, year), capped)
         self.store(account_id, ledger)
         log.info(
             "year ledger paged",
@@ -263,7 +264,7 @@ class YearLedger:
                 extra={"provider": PROVIDER, "account": account_id, "error": str(error)},
             )
             return body
-        if not paged:
+        if not paged and not ledger.capped:
             entries = year_totals.merged(
                 ledger.entries, page, today.year, complete=len(page) < page_size
             )
@@ -287,7 +288,7 @@ class YearLedger:
             return body
         today = dt.datetime.fromtimestamp(fetched_at, dt.UTC).date()
         ledger, paged = self._current(api, account_id, today, deadline)
-        if not paged:
+        if not paged and not ledger.capped:
             entries = year_totals.changed(ledger.entries, activity, detail, today.year)
             self.update(account_id, ledger.entries, entries)
             ledger = Ledger(ledger.year, entries, ledger.capped)
