@@ -178,6 +178,7 @@ def test_a_cache_miss_that_cannot_page_serves_stravas_totals_and_says_it_is_behi
     make_runtime: RuntimeFactory,
 ) -> None:
     ledgers = YearLedger(connected(make_runtime))
+    ledgers.store(ACCOUNT, Ledger(2025, {1: RUN}))  # last year's: of no use now
     body = {"totals": {"run": {"year_to_date": {"count": 7}}}, "goals": []}
 
     served = ledgers.after_build(SpentAPI(), ACCOUNT, body, [], 30, Deadline(5.0), at(2026))  # type: ignore[arg-type]

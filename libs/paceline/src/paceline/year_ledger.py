@@ -263,6 +263,7 @@ class YearLedger:
                 "year ledger not paged within a cache miss; a background refresh will",
                 extra={"provider": PROVIDER, "account": account_id, "error": str(error)},
             )
+            self.redis.delete(ledger_key(account_id))  # last year's, if any: behind() says so
             return body
         if not paged and not ledger.capped:
             entries = year_totals.merged(
