@@ -344,3 +344,27 @@ def test_a_cache_miss_that_cannot_list_the_year_is_refreshed_with_honest_totals_
     assert honest_body["meta"]["stale"] is False
     sums = h.sandbox.year_totals(int(account))
     assert honest_body["totals"]["run"]["year_to_date"] == as_served(sums["run"])
+
+
+def test_a_private_activity_changed_to_another_sport_moves_between_totals(
+    harness_factory: HarnessFactory, sandbox_factory: Any
+) -> None:
+    h = honest(harness_factory, sandbox_factory)
+    account = h.runtime.settings.private_totals_accounts[0]
+    path = f"/v1/strava/athletes/{account}/summary"
+    before = h.client.get(path).get_json()["totals"]
+    [secret] = [a for a in h.sandbox.activities(int(account)) if a["name"] == "Secret run"]
+
+    h.sandbox.update_activity(secret["id"], sport_type="Ride")
+    h.client.post(
+        "/webhooks/strava",
+        json=event(account, aspect_type="update", object_id=secret["id"], updates={"type": "Ride"}),
+    )
+    assert h.consumer.run_once(block_ms=10) == 1
+    after = h.client.get(path).get_json()["totals"]
+
+    sums = h.sandbox.year_totals(int(account))
+    assert after["run"]["year_to_date"]["count"] == before["run"]["year_to_date"]["count"] - 1
+    assert after["ride"]["year_to_date"]["count"] == before["ride"]["year_to_date"]["count"] + 1
+    for family in ("run", "ride"):
+        assert after[family]["year_to_date"] == as_served(sums[family])
