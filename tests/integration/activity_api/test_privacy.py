@@ -123,8 +123,11 @@ def test_an_account_with_read_all_keeps_the_long_webhook_freshness(
 GOAL = 1_000_000
 
 
-def honest(harness_factory: HarnessFactory, sandbox_factory: Any, **overrides: Any) -> Harness:
-    """An athlete with private and followers-only activities whose owner opted in."""
+def honest(
+    harness_factory: HarnessFactory, sandbox_factory: Any, **overrides: Any
+) -> tuple[Harness, str, str]:
+    """An athlete with private and followers-only activities whose owner opted in (unless
+    ``overrides`` say otherwise): the harness, the account and its summary's path."""
     sandbox = sandbox_factory()
     athlete = make_athlete(sandbox, photos_on_latest=0)
     # Its private run started an hour ago, in Paris (UTC+1): its local start time would read
@@ -147,7 +150,7 @@ def honest(harness_factory: HarnessFactory, sandbox_factory: Any, **overrides: A
     }
     h = harness_factory(sandbox=sandbox, **settings)
     assert h.connect(athlete, scope="read,activity:read_all") == str(athlete)
-    return h
+    return h, str(athlete), f"/v1/strava/athletes/{athlete}/summary"
 
 
 def as_served(sums: dict[str, Any]) -> dict[str, Any]:
@@ -173,10 +176,9 @@ def stravas_stats(h: Harness, account: str) -> dict[str, Any]:
 def test_honest_totals_and_pacing_count_every_activity_as_the_sandbox_sums_them(
     harness_factory: HarnessFactory, sandbox_factory: Any
 ) -> None:
-    h = honest(harness_factory, sandbox_factory)
-    account = h.runtime.settings.private_totals_accounts[0]
+    h, account, path = honest(harness_factory, sandbox_factory)
 
-    body = h.client.get(f"/v1/strava/athletes/{account}/summary").get_json()
+    body = h.client.get(path).get_json()
 
     sums = h.sandbox.year_totals(int(account))
     for family in ("run", "ride", "swim"):
@@ -210,8 +212,7 @@ def test_no_output_names_dates_or_identifies_a_private_activity(
     harness_factory: HarnessFactory, sandbox_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    h = honest(harness_factory, sandbox_factory)
-    account = h.runtime.settings.private_totals_accounts[0]
+    h, account, path = honest(harness_factory, sandbox_factory)
     athlete = int(account)
     secrets = needles(h, athlete)
     assert {"Secret run", "Friends ride", "Hidden swim", "Club hill run"} <= secrets.keys()
@@ -222,23 +223,18 @@ def test_no_output_names_dates_or_identifies_a_private_activity(
     )
     h.consumer.run_once(block_ms=10)
 
-    outputs: dict[str, str] = {}
-    for path in (
-        f"/v1/strava/athletes/{account}/summary",
+    routes = [
+        path,
         "/v1/strava/summary",  # what the widget reads
         f"/v1/strava/athletes/{account}/activities?limit=30",
-    ):
-        response = h.client.get(path)
-        assert response.status_code == 200, path
-        outputs[path] = response.get_data(as_text=True)
-    for sport in ("all", "run", "ride", "swim"):
-        for path in (
-            f"/v1/strava/card.svg?sport={sport}",
-            f"/v1/strava/athletes/{account}/card.svg?sport={sport}",
-        ):
-            response = h.client.get(path)
-            assert response.status_code == 200, path
-            outputs[path] = response.get_data(as_text=True)
+        *(f"/v1/strava/card.svg?sport={sport}" for sport in ("all", "run", "ride", "swim")),
+        *(f"/v1/strava/athletes/{account}/card.svg?sport={s}" for s in ("all", "run", "swim")),
+    ]
+    outputs: dict[str, str] = {}
+    for route in routes:
+        response = h.client.get(route)
+        assert response.status_code == 200, route
+        outputs[route] = response.get_data(as_text=True)
     metrics_port = f"http://localhost:{h.runtime.settings.metrics_port}"
     outputs["/metrics"] = h.client.get("/metrics", base_url=metrics_port).get_data(as_text=True)
     # paceline's own log lines (urllib3's DEBUG URLs are kept at INFO by paceline.log, and the
@@ -264,9 +260,7 @@ def test_no_output_names_dates_or_identifies_a_private_activity(
 def test_an_event_about_a_private_activity_moves_the_totals_without_listing_the_year(
     harness_factory: HarnessFactory, sandbox_factory: Any
 ) -> None:
-    h = honest(harness_factory, sandbox_factory)
-    account = h.runtime.settings.private_totals_accounts[0]
-    path = f"/v1/strava/athletes/{account}/summary"
+    h, account, path = honest(harness_factory, sandbox_factory)
     before = h.client.get(path).get_json()["totals"]["swim"]["year_to_date"]
     calls = h.api_calls()
 
@@ -299,11 +293,9 @@ def test_an_event_about_a_private_activity_moves_the_totals_without_listing_the_
 def test_without_opt_in_the_totals_are_stravas_public_ones(
     harness_factory: HarnessFactory, sandbox_factory: Any
 ) -> None:
-    h = honest(harness_factory, sandbox_factory, private_totals_accounts="")
-    account = h.runtime.settings.primary_account
-    assert account is not None
+    h, account, path = honest(harness_factory, sandbox_factory, private_totals_accounts="")
 
-    body = h.client.get(f"/v1/strava/athletes/{account}/summary").get_json()
+    body = h.client.get(path).get_json()
 
     stats = stravas_stats(h, account)
     for family in ("run", "ride", "swim"):
@@ -322,9 +314,7 @@ def test_without_opt_in_the_totals_are_stravas_public_ones(
 def test_a_cache_miss_that_cannot_list_the_year_is_refreshed_with_honest_totals_next(
     harness_factory: HarnessFactory, sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h = honest(harness_factory, sandbox_factory)
-    account = h.runtime.settings.private_totals_accounts[0]
-    path = f"/v1/strava/athletes/{account}/summary"
+    h, account, path = honest(harness_factory, sandbox_factory)
     ledgers = h.summaries.year_ledger
     listing = ledgers.page_year
 
@@ -349,9 +339,7 @@ def test_a_cache_miss_that_cannot_list_the_year_is_refreshed_with_honest_totals_
 def test_a_private_activity_changed_to_another_sport_moves_between_totals(
     harness_factory: HarnessFactory, sandbox_factory: Any
 ) -> None:
-    h = honest(harness_factory, sandbox_factory)
-    account = h.runtime.settings.private_totals_accounts[0]
-    path = f"/v1/strava/athletes/{account}/summary"
+    h, account, path = honest(harness_factory, sandbox_factory)
     before = h.client.get(path).get_json()["totals"]
     [secret] = [a for a in h.sandbox.activities(int(account)) if a["name"] == "Secret run"]
 
