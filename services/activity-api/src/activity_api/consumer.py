@@ -448,13 +448,15 @@ class WebhookConsumer:
             if event.hides_activity:
                 # Privacy first: hidden now, re-checked against the API when due.
                 recheck = self.cache.drop_activity(PROVIDER, account, event.object_id)
-                if not recheck:
+                # Honest totals (issue 17): an unshown activity may still count in them.
+                if not recheck and not self.summaries.year_ledger.counts_everything(account):
                     self.redis.delete(seen)
                     return "not_served"
             elif (
                 event.aspect_type == "update"
                 and not event.shows_activity
                 and event.object_id not in served_activity_ids(entry.body)
+                and not self.summaries.year_ledger.counts_everything(account)  # issue 17
             ):
                 self.redis.delete(seen)
                 return "not_served"  # an activity the summary does not show

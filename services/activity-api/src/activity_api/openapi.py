@@ -488,7 +488,9 @@ def document(activities_max: int) -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Cached, public activity summaries for personal sites, and Strava "
             "webhooks. Units are SI and every field name says its unit. Private activities "
-            "are never shown.",
+            "are never shown. Totals are Strava's, which count public activities only; for "
+            "an account in PACELINE_PRIVATE_TOTALS_ACCOUNTS, year_to_date (and the goals) "
+            "count every activity of the year, as sums only.",
         },
         "paths": {
             "/v1/strava/summary": {
