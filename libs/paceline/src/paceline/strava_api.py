@@ -100,9 +100,14 @@ class StravaAPI:
         priority: Priority,
         *,
         per_page: int = 30,
+        page: int = 1,
+        after: int | None = None,
         deadline: Deadline | None = None,
     ) -> Any:
-        params = {"page": 1, "per_page": per_page}
+        """One page of the athlete's activity list (newest first; ``after``: epoch seconds)."""
+        params: dict[str, int] = {"page": page, "per_page": per_page}
+        if after is not None:
+            params["after"] = after
         return self._get(
             account_id, "/athlete/activities", "GET /athlete/activities", params, priority, deadline
         )

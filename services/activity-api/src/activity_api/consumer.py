@@ -59,7 +59,7 @@ class WebhookConsumer:
         self.block_ms = block_ms
         self.stream = EventStream(runtime, self.name, batch=batch)
         self.accounts = DirtyAccounts(self.redis)
-        self.intake = EventIntake(runtime, cache, self.accounts)
+        self.intake = EventIntake(runtime, cache, self.accounts, summaries.year_ledger)
         self.account_work = AccountWork(runtime, summaries, cache, self.accounts)
         self._stop = threading.Event()
         self._idle = threading.Event()  # clear while events are in hand (see _busy)

@@ -17,6 +17,7 @@ from typing import Any
 from paceline.cache import SummaryCache
 from paceline.runtime import Runtime
 from paceline.strava_api import PROVIDER
+from paceline.year_ledger import YearLedger
 
 from activity_api.dirty_accounts import DirtyAccounts
 from activity_api.events import WebhookEvent, expected_subscription
@@ -34,10 +35,17 @@ def served_activity_ids(body: Mapping[str, Any]) -> set[int]:
 
 
 class EventIntake:
-    def __init__(self, runtime: Runtime, cache: SummaryCache, accounts: DirtyAccounts) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        cache: SummaryCache,
+        accounts: DirtyAccounts,
+        year_ledger: YearLedger,
+    ) -> None:
         self.runtime = runtime
         self.cache = cache
         self.accounts = accounts
+        self.year_ledger = year_ledger
         self.restore = MirrorRestore()
 
     def accept(self, event: WebhookEvent) -> Outcome:
@@ -52,7 +60,8 @@ class EventIntake:
         if event.hides_activity:
             # Privacy first: hidden now, re-checked against the API when due.
             recheck = self.cache.drop_activity(PROVIDER, account, event.object_id)
-            if not recheck:
+            # Honest totals (issue 17): an unshown activity may still count in them.
+            if not recheck and not self.year_ledger.counts_everything(account):
                 self.runtime.redis.delete(event.seen_key())
                 return Outcome.NOT_SERVED
         self.accounts.mark(
@@ -83,6 +92,7 @@ class EventIntake:
             and not event.hides_activity
             and not event.shows_activity
             and event.object_id not in served_activity_ids(entry.body)
+            and not self.year_ledger.counts_everything(account)  # issue 17
         ):
             return Outcome.NOT_SERVED  # an activity the summary does not show
         return None
