@@ -58,15 +58,7 @@ class EventKind(StrEnum):
 
 
 # The kinds the consumer acts on.
-KINDS = frozenset(
-    {
-        EventKind.ACTIVITY_CREATE,
-        EventKind.ACTIVITY_UPDATE,
-        EventKind.ACTIVITY_DELETE,
-        EventKind.ATHLETE_UPDATE,
-        EventKind.DEAUTHORIZE,
-    }
-)
+KINDS = frozenset(EventKind) - {EventKind.ATHLETE_CREATE, EventKind.ATHLETE_DELETE}
 DEAUTHORIZE = EventKind.DEAUTHORIZE
 # KEYS: stream, seen key. ARGV: seen ttl ms, maxlen, then the entry's field/value pairs.
 _ENQUEUE = """
