@@ -244,11 +244,11 @@ class StravaAPI:
         **kwargs: Any,
     ) -> requests.Response:
         """Ask the governor, then send; the response's headers feed the governor back."""
-        decision = self.governor.acquire(priority, read=counts_as_read(method, path))
-        if not decision.allowed:
+        permit = self.governor.acquire(priority, read=counts_as_read(method, path))
+        if not permit.allowed:
             raise BudgetExhausted(
-                f"{endpoint}: rate budget spent ({decision.bucket} {decision.window})",
-                retry_after=decision.retry_after,
+                f"{endpoint}: rate budget spent ({permit.bucket} {permit.window})",
+                retry_after=permit.retry_after,
             )
         timeout = (deadline or Deadline(None)).timeout(self.runtime.settings.http_timeout_seconds)
         response = self.upstream.request(
