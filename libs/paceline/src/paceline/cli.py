@@ -20,12 +20,11 @@ from paceline.credential import Credential
 from paceline.crypto import TokenDecryptError, split_keys
 from paceline.keys import InvalidIdentifier
 from paceline.lock import LockBusy
-from paceline.log import setup_logging
 from paceline.mirror import MirrorError
 from paceline.privacy import privacy_text
 from paceline.providers import UnknownProvider
-from paceline.runtime import Runtime, build_runtime
-from paceline.settings import ConfigError, load_settings
+from paceline.runtime import Runtime, service_runtime
+from paceline.settings import ConfigError
 from paceline.store import VersionConflict
 
 Command = Callable[[argparse.Namespace, Runtime], int]
@@ -206,9 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        settings = load_settings()
-        setup_logging(settings.log_level, settings.log_format, service="paceline-cli")
-        runtime = build_runtime(settings)
+        runtime = service_runtime("paceline-cli")
         handler: Command = args.handler
         return handler(args, runtime)
     except ConfigError as error:

@@ -1,7 +1,9 @@
 """The wiring of one process: settings in, the shared parts out.
 
 Services build one :class:`Runtime` in their factory and reach everything through it, so a test
-can hand in its own Redis, clock or mirror instead of patching globals.
+can hand in its own Redis, clock or mirror instead of patching globals. Every entry point
+(the web apps' factories, ``token-refresher``, the ``paceline`` command) starts with
+:func:`service_runtime`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from paceline.clock import Clock, SystemClock
 from paceline.crypto import codec_from_settings
 from paceline.governor import RateGovernor, WindowPlan
 from paceline.lock import KeyLock
+from paceline.log import setup_logging
 from paceline.mirror import SecretMirror, mirror_from_settings
 from paceline.oauth import OAuthClient
 from paceline.providers import ProviderRegistry
@@ -103,3 +106,11 @@ def build_runtime(
         ),
         clock=clock,
     )
+
+
+def service_runtime(service: str, settings: Settings | None = None) -> Runtime:
+    """An entry point's start: settings from the environment (unless given), logging set up
+    for ``service``, the parts wired. Raises :class:`~paceline.settings.ConfigError`."""
+    settings = settings or load_settings()
+    setup_logging(settings.log_level, settings.log_format, service=service)
+    return build_runtime(settings)

@@ -13,9 +13,8 @@ import sys
 from collections.abc import Sequence
 
 import redis
-from paceline.log import setup_logging
-from paceline.runtime import Runtime, build_runtime
-from paceline.settings import ConfigError, load_settings
+from paceline.runtime import Runtime, service_runtime
+from paceline.settings import ConfigError
 
 from token_refresher import crashpoints
 from token_refresher.refresher import PassOptions, run_pass
@@ -91,9 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
-        setup_logging(settings.log_level, settings.log_format, service="token-refresher")
-        return run(args, build_runtime(settings))
+        return run(args, service_runtime("token-refresher"))
     except ConfigError as error:
         print(f"token-refresher: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
