@@ -9,6 +9,8 @@ can hand in its own Redis, clock or mirror instead of patching globals. Every en
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,8 @@ class Runtime:
     providers: ProviderRegistry
     locks: KeyLock
     clock: Clock
+    # How retries wait (tenacity's sleep); tests pass one that records instead of sleeping.
+    sleep: Callable[[float], None] = time.sleep
     _upstreams: dict[str, UpstreamClient] = field(default_factory=dict)
     _governors: dict[str, RateGovernor] = field(default_factory=dict)
     _parts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -85,6 +89,7 @@ def build_runtime(
     clock: Clock | None = None,
     kube_api: Any = None,
     lock_ttl_seconds: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Runtime:
     settings = settings or load_settings()
     client = redis_client or redis_from_settings(settings)
@@ -105,6 +110,7 @@ def build_runtime(
             settings.refresh_lock_ttl_seconds if lock_ttl_seconds is None else lock_ttl_seconds,
         ),
         clock=clock,
+        sleep=sleep,
     )
 
 
