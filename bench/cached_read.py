@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from paceline_dev.launch import GunicornServer
+from paceline_dev.sandbox import SandboxClient
 from stack import (
     ACTIVITY_API,
     HERE,
-    Sandbox,
-    Server,
     WrkResult,
     connect_athletes,
     gunicorn,
@@ -48,6 +48,7 @@ from stack import (
     paceline_env,
     redis_server,
     sandbox_server,
+    tree_cpu_seconds,
     write_result,
     wrk,
     wrk_binary,
@@ -81,7 +82,7 @@ def median_of(runs: list[Run]) -> dict[str, Any]:
 
 
 def measure(
-    targets: dict[str, tuple[str, Server]], levels: list[int], rounds: int, seconds: float
+    targets: dict[str, tuple[str, GunicornServer]], levels: list[int], rounds: int, seconds: float
 ) -> dict[int, dict[str, dict[str, Any]]]:
     results: dict[int, dict[str, dict[str, Any]]] = {}
     for connections in levels:
@@ -92,9 +93,9 @@ def measure(
             for name in order:
                 url, server = targets[name]
                 wrk(url, connections, 1)  # warm-up: connections, caches, branch history
-                cpu = server.cpu_seconds()
+                cpu = tree_cpu_seconds(server.pid)
                 run = wrk(url, connections, seconds)
-                cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(1, run.requests)
+                cpu_ms = (tree_cpu_seconds(server.pid) - cpu) * 1000 / max(1, run.requests)
                 runs[name].append(Run(run, cpu_ms))
                 print(
                     f"  {connections:>3} connections  {name:<12} {run.requests_per_second:>7.0f} "
@@ -121,10 +122,10 @@ def parse_load_args(argv: list[str] | None, description: str) -> argparse.Namesp
 class ServedPair:
     """activity-api and the bare route serving the same bytes of one route."""
 
-    api: Server
-    bare: Server
+    api: GunicornServer
+    bare: GunicornServer
     first: requests.Response  # activity-api's first (cache-warming) answer
-    sandbox: Sandbox
+    sandbox: SandboxClient
     warm_calls: int  # the sandbox's API calls once the cache was warm
 
     def upstream_calls_since_warm(self) -> int:

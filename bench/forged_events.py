@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from paceline_dev.sandbox import SandboxClient
 from stack import (
-    Sandbox,
     child,
     connect_athletes,
     make_runtime,
@@ -57,7 +57,7 @@ PATH_SECRET = "bench-path-secret-0123456789abcdef"
 VERIFY_TOKEN = "bench-verify-token"
 
 
-def make_athlete(sandbox: Sandbox, now: float) -> int:
+def make_athlete(sandbox: SandboxClient, now: float) -> int:
     athlete = sandbox.control("POST", "/athletes", json={"firstname": "Bench", "lastname": "Run"})
     athlete_id = int(athlete["id"])
     for days in (6, 4, 2, 1):
@@ -69,12 +69,14 @@ def make_athlete(sandbox: Sandbox, now: float) -> int:
     return athlete_id
 
 
-def api_calls(sandbox: Sandbox) -> dict[str, int]:
+def api_calls(sandbox: SandboxClient) -> dict[str, int]:
     counts = sandbox.calls()["by_endpoint"]
     return {k: v for k, v in counts.items() if " /api/v3/" in k and "push_subscriptions" not in k}
 
 
-def quiet(runtime: Any, sandbox: Sandbox, seconds: float = 2.0, timeout: float = 60.0) -> None:
+def quiet(
+    runtime: Any, sandbox: SandboxClient, seconds: float = 2.0, timeout: float = 60.0
+) -> None:
     """Wait until the stream is consumed, no account is due now, and no call came for a bit."""
     from activity_api.consumer import DUE
     from activity_api.events import GROUP, STREAM

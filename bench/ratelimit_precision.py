@@ -36,9 +36,9 @@ from pathlib import Path
 
 import redis
 import requests
+from paceline_dev.sandbox import SandboxClient
 from stack import (
     ACTIVITY_API,
-    Sandbox,
     connect_athletes,
     gunicorn,
     make_runtime,
@@ -62,7 +62,7 @@ end
 """
 
 
-def make_athletes(sandbox: Sandbox, count: int, threads: int = 8) -> list[int]:
+def make_athletes(sandbox: SandboxClient, count: int, threads: int = 8) -> list[int]:
     local = threading.local()
 
     def one(index: int) -> int:

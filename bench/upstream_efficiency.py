@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from paceline_dev.sandbox import SandboxClient
 from stack import (
-    Sandbox,
     connect_athletes,
     make_runtime,
     redis_server,
@@ -59,7 +59,7 @@ ROUTE = "/v1/strava/summary"
 HOUR = 3600
 
 
-def make_athlete(sandbox: Sandbox, now: float) -> int:
+def make_athlete(sandbox: SandboxClient, now: float) -> int:
     athlete = sandbox.control(
         "POST", "/athletes", json={"firstname": "Bench", "lastname": "Runner"}
     )
