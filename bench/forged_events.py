@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet(runtime, sandbox)
         genuine_total = sum(api_calls(sandbox).values())
         latest = requests.get(f"{url}/v1/strava/summary", timeout=30).json()["latest_activity"]
-        alive = consumer.poll() is None
+        alive = consumer.popen.poll() is None
 
     passed = (
         forged_total <= TARGET
