@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 import redis
+from paceline import cli
+from paceline.cli import Subcommands
 from paceline.runtime import Runtime, service_runtime
 from paceline.settings import ConfigError
 
@@ -76,11 +78,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(sub: Subcommands) -> None:
     """``paceline refresh``: the same pass, from the paceline command."""
-    parser = sub.add_parser("refresh", help="run one token-refresher pass")
-    add_arguments(parser)
-    parser.set_defaults(handler=run)
+    add_arguments(cli.add_command(sub, "refresh", run, "run one token-refresher pass"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
