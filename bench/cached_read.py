@@ -43,13 +43,13 @@ from stack import (
     HERE,
     WrkResult,
     connect_athletes,
+    finish,
     gunicorn,
     make_runtime,
     paceline_env,
     redis_server,
     sandbox_server,
     tree_cpu_seconds,
-    write_result,
     wrk,
     wrk_binary,
 )
@@ -84,6 +84,7 @@ def median_of(runs: list[Run]) -> dict[str, Any]:
 def measure(
     targets: dict[str, tuple[str, GunicornServer]], levels: list[int], rounds: int, seconds: float
 ) -> dict[int, dict[str, dict[str, Any]]]:
+    print(f"{rounds} rounds of {seconds:g} s per target and load", flush=True)
     results: dict[int, dict[str, dict[str, Any]]] = {}
     for connections in levels:
         runs: dict[str, list[Run]] = {name: [] for name in targets}
@@ -166,6 +167,11 @@ def api_beside_bare_route(
                     workdir,
                     pythonpath=HERE,
                 ) as bare:
+                    print(
+                        f"{body_name}: {len(first.content)} bytes from activity-api and the bare "
+                        "route, both under activity_api.gunicorn_conf",
+                        flush=True,
+                    )
                     yield ServedPair(api, bare, first, sandbox, warm_calls)
 
 
@@ -180,12 +186,6 @@ def main(argv: list[str] | None = None) -> int:
         served = requests.get(api.url + ROUTE, timeout=10)
         if baseline.content != first.content or served.json()["meta"]["stale"]:
             raise SystemExit("cached_read: the two targets do not serve the same data")
-        print(
-            f"summary: {len(first.content)} bytes; activity-api and the bare route "
-            f"under activity_api.gunicorn_conf; {args.rounds} rounds of "
-            f"{args.seconds:g} s per point",
-            flush=True,
-        )
         results = measure(
             {
                 "activity-api": (api.url + ROUTE, api),
@@ -238,7 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     cpu = {c: levels_json[str(c)]["server_cpu_per_request_ratio"] for c in results}
     errors = sum(p[n]["errors"] for p in results.values() for n in p)
     passed = all(checks) and errors == 0 and upstream_during_load == 0
-    write_result(
+    print(
+        f"non-2xx or socket errors: {errors}; upstream calls during the load: "
+        f"{upstream_during_load}; for scale, the bare route after one Redis read: "
+        + ", ".join(f"{c} conn {r:.2f} of its req/s" for c, r in floors.items())
+    )
+    print(
+        "server CPU per request, activity-api / bare route (steadier than req/s on a busy "
+        "machine): " + ", ".join(f"{c} conn {r:.2f}" for c, r in cpu.items())
+    )
+    return finish(
         "cached_read",
         {
             "route": ROUTE,
@@ -251,22 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                 "throughput_ratio_min": THROUGHPUT_TARGET,
                 "p99_ratio_max_at_50": P99_TARGET,
             },
-            "pass": passed,
             "plot": plot,
         },
+        passed,
+        "activity-api vs bare route: " + "; ".join(summary_parts),
     )
-    print(
-        f"non-2xx or socket errors: {errors}; upstream calls during the load: "
-        f"{upstream_during_load}; for scale, the bare route after one Redis read: "
-        + ", ".join(f"{c} conn {r:.2f} of its req/s" for c, r in floors.items())
-    )
-    print(
-        "server CPU per request, activity-api / bare route (steadier than req/s on a busy "
-        "machine): " + ", ".join(f"{c} conn {r:.2f}" for c, r in cpu.items())
-    )
-    verdict = "PASS" if passed else "FAIL"
-    print(f"cached_read {verdict}: activity-api vs bare route: " + "; ".join(summary_parts))
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

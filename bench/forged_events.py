@@ -41,13 +41,13 @@ from paceline_dev.sandbox import SandboxClient
 from stack import (
     child,
     connect_athletes,
+    finish,
     make_runtime,
     paceline_env,
     redis_server,
     sandbox_server,
     serve_in_thread,
     wait_until,
-    write_result,
 )
 
 TARGET = 5
@@ -210,7 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         and set(statuses) == {200}
         and latest["name"] == "Genuine run"
     )
-    write_result(
+    print(
+        f"posted {len(forged)} forged events in {post_seconds:.1f} s "
+        f"(answers {sorted(set(statuses))}); API calls by endpoint: {forged_calls}; "
+        f"token posts (grant checks): {token_posts}"
+    )
+    print(f"credential still there after 20 forged deauthorizations: {still_connected}")
+    return finish(
         "forged_events",
         {
             "forged_creates": FORGED,
@@ -226,24 +232,14 @@ def main(argv: list[str] | None = None) -> int:
             "genuine_activity_shown": latest["name"] == "Genuine run",
             "cooldown_seconds": COOLDOWN_SECONDS,
             "target": TARGET,
-            "seconds": round(time.monotonic() - started, 1),
-            "pass": passed,
             "plot": [["API calls for 200 forged creates / 5", forged_total / TARGET, 1.0, "<="]],
         },
+        passed,
+        f"{FORGED} forged creates (+{FORGED} for unknown athletes, +20 deauthorizations) cost "
+        f"{forged_total} API calls (limit {TARGET}; {forged_total / TARGET:.2f} of it); one "
+        f"genuine event costs {genuine_total}",
+        started,
     )
-    print(
-        f"posted {len(forged)} forged events in {post_seconds:.1f} s "
-        f"(answers {sorted(set(statuses))}); API calls by endpoint: {forged_calls}; "
-        f"token posts (grant checks): {token_posts}"
-    )
-    print(f"credential still there after 20 forged deauthorizations: {still_connected}")
-    verdict = "PASS" if passed else "FAIL"
-    print(
-        f"forged_events {verdict}: {FORGED} forged creates (+{FORGED} for unknown athletes, "
-        f"+20 deauthorizations) cost {forged_total} API calls (limit {TARGET}; "
-        f"{forged_total / TARGET:.2f} of it); one genuine event costs {genuine_total}"
-    )
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

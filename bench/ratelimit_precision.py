@@ -28,9 +28,7 @@ import math
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -40,12 +38,13 @@ from paceline_dev.sandbox import SandboxClient
 from stack import (
     ACTIVITY_API,
     connect_athletes,
+    finish,
     gunicorn,
     make_runtime,
     paceline_env,
     redis_server,
     sandbox_server,
-    write_result,
+    with_sessions,
     wrk_binary,
 )
 
@@ -63,11 +62,7 @@ end
 
 
 def make_athletes(sandbox: SandboxClient, count: int, threads: int = 8) -> list[int]:
-    local = threading.local()
-
-    def one(index: int) -> int:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
+    def one(session: requests.Session, index: int) -> int:
         athlete = session.post(
             f"{sandbox.url}/_sandbox/athletes",
             json={"firstname": "Club", "lastname": f"Member {index}"},
@@ -80,8 +75,7 @@ def make_athletes(sandbox: SandboxClient, count: int, threads: int = 8) -> list[
         ).raise_for_status()
         return int(athlete["id"])
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, range(count)))
+    return with_sessions(one, range(count), threads)
 
 
 def windows_of(history: dict[str, list[list[int]]], kind: str) -> dict[int, int]:
@@ -213,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         line.strip() for out in outputs for line in out.splitlines() if "requests in" in line
     ]
     print(f"wrk: {requests_line}; summaries built {built} of {args.athletes}")
-    write_result(
+    return finish(
         "ratelimit_precision",
         {
             "athletes": args.athletes,
@@ -230,20 +224,16 @@ def main(argv: list[str] | None = None) -> int:
             "demand_exceeded_budget": demand_exceeded,
             "api_calls_by_endpoint": calls["by_endpoint"],
             "wrk": outputs,
-            "pass": passed,
             "plot": [
                 ["rate budget utilisation", utilisation, UTILISATION_TARGET, ">="],
                 ["rate budget overshoot / budget", overshoot / args.budget, 0.0, "<="],
             ],
         },
+        passed,
+        f"{len(windows)} windows of {args.budget} calls / {args.window} s shared by 2 "
+        f"processes x 4 workers: overshoot {overshoot} (target 0), 429s {rate_limited} "
+        f"(target 0), utilisation {utilisation:.1%} (target >= 95%)",
     )
-    verdict = "PASS" if passed else "FAIL"
-    print(
-        f"ratelimit_precision {verdict}: {len(windows)} windows of {args.budget} calls / "
-        f"{args.window} s shared by 2 processes x 4 workers: overshoot {overshoot} (target 0), "
-        f"429s {rate_limited} (target 0), utilisation {utilisation:.1%} (target >= 95%)"
-    )
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -42,6 +43,24 @@ def write_result(name: str, result: Mapping[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def finish(
+    name: str,
+    result: Mapping[str, Any],
+    passed: bool,
+    summary: str,
+    started: float | None = None,
+) -> int:
+    """Write ``bench/results/<name>.json`` (``result``, whether it passed and, given when it
+    ``started``, how long it took), print the verdict line ``bench/run.py`` reads last, and
+    return the exit code."""
+    extra: dict[str, Any] = {"pass": passed}
+    if started is not None:
+        extra["seconds"] = round(time.monotonic() - started, 1)
+    write_result(name, {**result, **extra})
+    print(f"{name} {'PASS' if passed else 'FAIL'}: {summary}", flush=True)
+    return 0 if passed else 1
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -191,16 +210,33 @@ def make_runtime(redis_url: str, sandbox: SandboxClient, clock: Any = None, **se
     return build_runtime(config, mirror=NullMirror(), clock=clock)
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def with_sessions(
+    work: Callable[[requests.Session, T], R], items: Iterable[T], threads: int
+) -> list[R]:
+    """``work(session, item)`` for every item, on ``threads`` threads with an HTTP session
+    each (seeding thousands of athletes one connection at a time would take minutes)."""
+    local = threading.local()
+
+    def one(item: T) -> R:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        return work(session, item)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, items))
+
+
 def connect_athletes(
     runtime: Any, sandbox: SandboxClient, athlete_ids: list[int], threads: int = 4
 ) -> list[str]:
     """Issue each athlete a token pair at the sandbox and store it (``store_tokens``, the path
     the gateway's callback takes)."""
-    local = threading.local()
 
-    def one(athlete_id: int) -> str:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
+    def one(session: requests.Session, athlete_id: int) -> str:
         response = session.post(
             f"{sandbox.url}/_sandbox/tokens",
             json={"athlete_id": athlete_id, "scope": "read,activity:read"},
@@ -209,8 +245,7 @@ def connect_athletes(
         response.raise_for_status()
         return store_issued(runtime, response.json())
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, athlete_ids))
+    return with_sessions(one, athlete_ids, threads)
 
 
 # --- wrk ---------------------------------------------------------------------------------------

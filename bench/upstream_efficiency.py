@@ -45,11 +45,11 @@ import requests
 from paceline_dev.sandbox import SandboxClient
 from stack import (
     connect_athletes,
+    finish,
     make_runtime,
     redis_server,
     sandbox_server,
     serve_in_thread,
-    write_result,
 )
 
 TARGET = 5
@@ -169,7 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     visible = visible and visible_after is not None
     recipe = [args.requests * n for n in RECIPE_CALLS_PER_VIEW]
     passed = ok and visible and api_calls <= TARGET
-    write_result(
+    print(
+        f"widget requests: {sent} over {bursts * STEP_SECONDS / HOUR:g} simulated hours; "
+        f"statuses {statuses}"
+    )
+    print(f"API calls by endpoint: {by_endpoint}; token posts (not API calls): {token_posts}")
+    print(f"new activity visible after: {visible_after}")
+    return finish(
         "upstream_efficiency",
         {
             "widget_requests": sent,
@@ -184,24 +190,14 @@ def main(argv: list[str] | None = None) -> int:
             "new_activity_visible_after": visible_after,
             "recipe_calls": recipe,
             "target": TARGET,
-            "seconds": round(time.monotonic() - started, 1),
-            "pass": passed,
             "plot": [["upstream API calls per 10,000 views / 5", api_calls / TARGET, 1.0, "<="]],
         },
-    )
-    print(
-        f"widget requests: {sent} over {bursts * STEP_SECONDS / HOUR:g} simulated hours; "
-        f"statuses {statuses}"
-    )
-    print(f"API calls by endpoint: {by_endpoint}; token posts (not API calls): {token_posts}")
-    print(f"new activity visible after: {visible_after}")
-    verdict = "PASS" if passed else "FAIL"
-    print(
-        f"upstream_efficiency {verdict}: {api_calls} API calls for {sent:,} widget requests over "
+        passed,
+        f"{api_calls} API calls for {sent:,} widget requests over "
         f"{bursts * STEP_SECONDS / HOUR:g} simulated hours with one webhook (target <= {TARGET}; "
-        f"the recipe spends {recipe[0]:,}-{recipe[1]:,})"
+        f"the recipe spends {recipe[0]:,}-{recipe[1]:,})",
+        started,
     )
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":
