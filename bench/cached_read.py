@@ -129,8 +129,13 @@ class ServedPair:
     sandbox: SandboxClient
     warm_calls: int  # the sandbox's API calls once the cache was warm
 
-    def upstream_calls_since_warm(self) -> int:
-        return self.sandbox.api_calls() - self.warm_calls
+    def measure(
+        self, targets: dict[str, tuple[str, GunicornServer]], args: argparse.Namespace
+    ) -> tuple[dict[int, dict[str, dict[str, Any]]], int]:
+        """:func:`measure` at the loads ``args`` asks for; also the upstream API calls made
+        meanwhile (a cached read makes none)."""
+        results = measure(targets, args.levels, args.rounds, args.seconds)
+        return results, self.sandbox.api_calls() - self.warm_calls
 
 
 @contextmanager
@@ -177,7 +182,6 @@ def api_beside_bare_route(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_load_args(argv, __doc__.splitlines()[0])
-    levels = args.levels
     with api_beside_bare_route(
         ROUTE, "summary.json", lambda redis_url, _: {"BENCH_BARE_REDIS_URL": redis_url}
     ) as served_pair:
@@ -186,17 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         served = requests.get(api.url + ROUTE, timeout=10)
         if baseline.content != first.content or served.json()["meta"]["stale"]:
             raise SystemExit("cached_read: the two targets do not serve the same data")
-        results = measure(
+        results, upstream_during_load = served_pair.measure(
             {
                 "activity-api": (api.url + ROUTE, api),
                 "bare-route": (bare.url + ROUTE, bare),
                 "bare+redis": (bare.url + ROUTE + "-after-redis", bare),
             },
-            levels,
-            args.rounds,
-            args.seconds,
+            args,
         )
-        upstream_during_load = served_pair.upstream_calls_since_warm()
 
     levels_json: dict[str, Any] = {}
     checks: list[bool] = []

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 import requests
-from cached_read import api_beside_bare_route, measure, parse_load_args
+from cached_read import api_beside_bare_route, parse_load_args
 from stack import finish
 
 ROUTE = "/v1/strava/card.svg"
@@ -26,7 +26,6 @@ THROUGHPUT_TARGET = 0.9
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_load_args(argv, __doc__.splitlines()[0])
-    levels = args.levels
     with api_beside_bare_route(
         ROUTE, "card.svg", lambda _, card_file: {"BENCH_BARE_CARD_FILE": str(card_file)}
     ) as served_pair:
@@ -34,16 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         baseline = requests.get(bare.url + ROUTE, timeout=10)
         if baseline.content != requests.get(api.url + ROUTE, timeout=10).content:
             raise SystemExit("card_read: the two targets do not serve the same card")
-        results = measure(
+        results, upstream_during_load = served_pair.measure(
             {
                 "card.svg": (api.url + ROUTE, api),
                 "bare-route": (bare.url + ROUTE, bare),
             },
-            levels,
-            args.rounds,
-            args.seconds,
+            args,
         )
-        upstream_during_load = served_pair.upstream_calls_since_warm()
 
     levels_json: dict[str, Any] = {}
     parts: list[str] = []

@@ -42,6 +42,7 @@ from stack import (
     child,
     connect_athletes,
     finish,
+    make_athlete,
     make_runtime,
     paceline_env,
     redis_server,
@@ -55,18 +56,6 @@ FORGED = 200
 COOLDOWN_SECONDS = 10  # shorter than the default 60 s, so the genuine baseline comes sooner
 PATH_SECRET = "bench-path-secret-0123456789abcdef"
 VERIFY_TOKEN = "bench-verify-token"
-
-
-def make_athlete(sandbox: SandboxClient, now: float) -> int:
-    athlete = sandbox.control("POST", "/athletes", json={"firstname": "Bench", "lastname": "Run"})
-    athlete_id = int(athlete["id"])
-    for days in (6, 4, 2, 1):
-        sandbox.control(
-            "POST",
-            f"/athletes/{athlete_id}/activities",
-            json={"name": f"Run {days} days ago", "start_date": int(now - days * 86400)},
-        )
-    return athlete_id
 
 
 def api_calls(sandbox: SandboxClient) -> dict[str, int]:
@@ -123,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             "webhook_cooldown_seconds": COOLDOWN_SECONDS,
         }
         runtime = make_runtime(redis_url, sandbox, **settings)
-        athlete = make_athlete(sandbox, time.time())
+        athlete = make_athlete(sandbox, time.time(), (6, 4, 2, 1))
         account = connect_athletes(runtime, sandbox, [athlete])[0]
         app = create_app(runtime=runtime, start_background=False)
         stack.callback(stop_background, app)
@@ -188,14 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         # Baseline: one genuine new activity once the account's cooldown has passed.
         time.sleep(COOLDOWN_SECONDS + 1)
         sandbox.control("DELETE", "/calls")
-        sandbox.control(
-            "POST",
-            f"/athletes/{athlete}/activities",
-            json={
-                "name": "Genuine run",
-                "start_date": int(time.time() - 600),
-                "emit_webhook": True,
-            },
+        sandbox.add_activity(
+            athlete, emit_webhook=True, name="Genuine run", start_date=int(time.time() - 600)
         )
         wait_until(lambda: sum(api_calls(sandbox).values()) > 0, "the genuine event's refresh", 30)
         quiet(runtime, sandbox)

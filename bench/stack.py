@@ -210,6 +210,19 @@ def make_runtime(redis_url: str, sandbox: SandboxClient, clock: Any = None, **se
     return build_runtime(config, mirror=NullMirror(), clock=clock)
 
 
+def make_athlete(sandbox: SandboxClient, now: float, days_ago: Iterable[int]) -> int:
+    """A new athlete at the sandbox with a run on each of ``days_ago``; its id."""
+    athlete = sandbox.control(
+        "POST", "/athletes", json={"firstname": "Bench", "lastname": "Runner"}
+    )
+    athlete_id = int(athlete["id"])
+    for days in days_ago:
+        sandbox.add_activity(
+            athlete_id, name=f"Run {days} days ago", start_date=int(now - days * 86400)
+        )
+    return athlete_id
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 

@@ -42,10 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from paceline_dev.sandbox import SandboxClient
 from stack import (
     connect_athletes,
     finish,
+    make_athlete,
     make_runtime,
     redis_server,
     sandbox_server,
@@ -57,20 +57,6 @@ RECIPE_CALLS_PER_VIEW = (2, 4)  # athlete + activities, up to + stats + detail, 
 STEP_SECONDS = 300
 ROUTE = "/v1/strava/summary"
 HOUR = 3600
-
-
-def make_athlete(sandbox: SandboxClient, now: float) -> int:
-    athlete = sandbox.control(
-        "POST", "/athletes", json={"firstname": "Bench", "lastname": "Runner"}
-    )
-    athlete_id = int(athlete["id"])
-    for days in (9, 6, 4, 2, 1):
-        sandbox.control(
-            "POST",
-            f"/athletes/{athlete_id}/activities",
-            json={"name": f"Run {days} days ago", "start_date": int(now - days * 86400)},
-        )
-    return athlete_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         start = float(sandbox.control("POST", "/clock", json={"freeze": True})["now"])
         clock = ManualClock(start=start)
-        athlete = make_athlete(sandbox, start)
+        athlete = make_athlete(sandbox, start, (9, 6, 4, 2, 1))
         settings = {"webhook_verify_token": "bench-verify-token", "http_timeout_seconds": 10.0}
         runtimes = [make_runtime(redis_url, sandbox, clock=clock, **settings) for _ in range(2)]
         connect_athletes(runtimes[0], sandbox, [athlete])
@@ -130,14 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(args.threads) as pool:
             for burst, count in enumerate(per_burst):
                 if burst == bursts // 2:
-                    new_activity = sandbox.control(
-                        "POST",
-                        f"/athletes/{athlete}/activities",
-                        json={
-                            "name": "Lunch run (new)",
-                            "start_date": int(clock.now() - 1800),
-                            "emit_webhook": True,
-                        },
+                    new_activity = sandbox.add_activity(
+                        athlete,
+                        emit_webhook=True,
+                        name="Lunch run (new)",
+                        start_date=int(clock.now() - 1800),
                     )
                     uploaded_at, uploaded_sent = time.monotonic(), sent
                 done = 0

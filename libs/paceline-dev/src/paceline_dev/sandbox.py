@@ -51,6 +51,24 @@ class SandboxClient:
             )
         return response.json() if response.content else None
 
+    @property
+    def default_athlete_id(self) -> int:
+        """The athlete auto-approval logs in as (the first seeded one unless configured)."""
+        configured = self.control("GET", "/config")["default_athlete_id"]
+        if configured is not None:
+            return int(configured)
+        return int(min(a["id"] for a in self.control("GET", "/athletes")))
+
+    def add_activity(
+        self, athlete_id: int | None = None, *, emit_webhook: bool = False, **fields: Any
+    ) -> dict[str, Any]:
+        """Add one activity (defaults filled by the sandbox); returns its detailed JSON."""
+        body = {**fields, "emit_webhook": emit_webhook}
+        result: dict[str, Any] = self.control(
+            "POST", f"/athletes/{athlete_id or self.default_athlete_id}/activities", json=body
+        )
+        return result
+
     def now(self) -> float:
         return float(self.control("GET", "/clock")["now"])
 
