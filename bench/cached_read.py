@@ -42,13 +42,10 @@ from stack import (
     ACTIVITY_API,
     HERE,
     WrkResult,
-    connect_athletes,
+    connected_world,
     finish,
     gunicorn,
-    make_runtime,
     paceline_env,
-    redis_server,
-    sandbox_server,
     tree_cpu_seconds,
     wrk,
     wrk_binary,
@@ -149,10 +146,8 @@ def api_beside_bare_route(
     wrk_binary()
     with tempfile.TemporaryDirectory(prefix="paceline-bench-") as tmp:
         workdir = Path(tmp)
-        with redis_server(workdir) as redis_url, sandbox_server(workdir) as sandbox:
-            runtime = make_runtime(redis_url, sandbox)
-            athlete = min(a["id"] for a in sandbox.control("GET", "/athletes"))
-            connect_athletes(runtime, sandbox, [athlete])
+        world = connected_world(workdir, lambda sandbox: [sandbox.default_athlete_id])
+        with world as (redis_url, sandbox, _):
             env = paceline_env(redis_url, sandbox)
             with gunicorn("activity-api", ACTIVITY_API, env, workdir) as api:
                 first = requests.get(api.url + route, timeout=30)

@@ -37,13 +37,10 @@ import requests
 from paceline_dev.sandbox import SandboxClient
 from stack import (
     ACTIVITY_API,
-    connect_athletes,
+    connected_world,
     finish,
     gunicorn,
-    make_runtime,
     paceline_env,
-    redis_server,
-    sandbox_server,
     with_sessions,
     wrk_binary,
 )
@@ -95,19 +92,18 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="paceline-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        redis_url = stack.enter_context(redis_server(workdir))
-        sandbox = stack.enter_context(
-            sandbox_server(
+        print(f"seeding {args.athletes} athletes with credentials ...", flush=True)
+        redis_url, sandbox, athletes = stack.enter_context(
+            connected_world(
                 workdir,
+                lambda sandbox: make_athletes(sandbox, args.athletes),
+                threads=8,
                 rate_limit_overall=f"{2 * args.budget},{unlimited}",
                 rate_limit_read=f"{args.budget},{unlimited}",
                 window_seconds=str(args.window),
                 day_seconds="86400",
             )
         )
-        print(f"seeding {args.athletes} athletes with credentials ...", flush=True)
-        athletes = make_athletes(sandbox, args.athletes)
-        connect_athletes(make_runtime(redis_url, sandbox), sandbox, athletes, threads=8)
         env = paceline_env(
             redis_url,
             sandbox,

@@ -261,6 +261,26 @@ def connect_athletes(
     return with_sessions(one, athlete_ids, threads)
 
 
+@contextmanager
+def connected_world(
+    directory: Path,
+    athletes: Callable[[SandboxClient], list[int]],
+    *,
+    threads: int = 4,
+    **sandbox_config: str,
+) -> Iterator[tuple[str, SandboxClient, list[int]]]:
+    """``redis-server`` and a sandbox (``sandbox_config`` as :func:`sandbox_server`'s), with
+    the athletes ``athletes(sandbox)`` returns connected; yields the Redis URL, the sandbox and
+    the athletes' ids."""
+    with (
+        redis_server(directory) as redis_url,
+        sandbox_server(directory, **sandbox_config) as sandbox,
+    ):
+        ids = athletes(sandbox)
+        connect_athletes(make_runtime(redis_url, sandbox), sandbox, ids, threads)
+        yield redis_url, sandbox, ids
+
+
 # --- wrk ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WrkResult:
