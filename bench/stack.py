@@ -177,19 +177,12 @@ ACTIVITY_API = "activity_api.app:create_app()"
 @contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     """A WSGI app on werkzeug's threaded server in this process (for apps driven by a manual
-    clock, which only an in-process app can share)."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
+    clock, which only an in-process app can share); yields its URL."""
+    served = launch.serve_in_thread(app)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield served.url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        served.stop()
 
 
 # --- seeding -----------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from paceline_dev.launch import ThreadedServer, serve_in_thread
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 STRAVA_BAD_REFRESH = {
@@ -70,7 +71,7 @@ class FakeStrava:
         self.requests: list[Recorded] = []
         self.scripted: list[Scripted] = []
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
+        self._served: ThreadedServer | None = None
 
     # --- scripting -----------------------------------------------------------------------------
     def accept_refresh_token(self, token: str) -> None:
@@ -178,24 +179,18 @@ class FakeStrava:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> FakeStrava:
-        self._server = make_server(
-            "127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler
-        )
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        self._served = serve_in_thread(self, request_handler=_QuietHandler, poll_interval=0.02)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._served is not None:
+            self._served.stop()
+            self._served = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_port}"
+        assert self._served is not None, "start() the double first"
+        return self._served.url
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

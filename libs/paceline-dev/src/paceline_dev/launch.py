@@ -18,13 +18,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 import requests
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 # The console scripts of the virtualenv running us (gunicorn, provider-sandbox, paceline, ...).
 VENV_BIN = Path(sys.executable).parent
@@ -154,6 +160,40 @@ def wait_until(
 def http_ok(url: str) -> bool:
     """``GET url`` answers 200."""
     return requests.get(url, timeout=2).status_code == 200
+
+
+# --- a WSGI app in this process -----------------------------------------------------------------
+@dataclass
+class ThreadedServer:
+    """A WSGI app on werkzeug's threaded server, in a daemon thread of this process (for apps
+    a test or benchmark must share objects with, such as a manual clock or a test double)."""
+
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve_in_thread(
+    app: WSGIApplication,
+    *,
+    request_handler: type[WSGIRequestHandler] | None = None,
+    poll_interval: float = 0.05,
+) -> ThreadedServer:
+    """Serve ``app`` on a free loopback port until :meth:`ThreadedServer.stop`."""
+    server = make_server(LOOPBACK, 0, app, threaded=True, request_handler=request_handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
+    )
+    thread.start()
+    return ThreadedServer(server, thread)
 
 
 # --- redis-server ------------------------------------------------------------------------------
