@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from paceline_dev.launch import ThreadedServer, serve_in_thread
-from werkzeug.serving import WSGIRequestHandler
+from paceline_dev.launch import HttpDouble
 from werkzeug.wrappers import Request, Response
 
 STRAVA_BAD_REFRESH = {
@@ -49,12 +48,7 @@ class Scripted:
     raw: bool = False  # body is sent as-is (for malformed bodies)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
-class FakeStrava:
+class FakeStrava(HttpDouble):
     def __init__(
         self,
         *,
@@ -71,7 +65,6 @@ class FakeStrava:
         self.requests: list[Recorded] = []
         self.scripted: list[Scripted] = []
         self._lock = threading.Lock()
-        self._served: ThreadedServer | None = None
 
     # --- scripting -----------------------------------------------------------------------------
     def accept_refresh_token(self, token: str) -> None:
@@ -176,21 +169,6 @@ class FakeStrava:
                 "expires_in": 21600,
             }
         )
-
-    # --- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> FakeStrava:
-        self._served = serve_in_thread(self, request_handler=_QuietHandler, poll_interval=0.02)
-        return self
-
-    def stop(self) -> None:
-        if self._served is not None:
-            self._served.stop()
-            self._served = None
-
-    @property
-    def url(self) -> str:
-        assert self._served is not None, "start() the double first"
-        return self._served.url
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self, cast
 
 import redis
 import requests
@@ -194,6 +194,34 @@ def serve_in_thread(
     )
     thread.start()
     return ThreadedServer(server, thread)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class HttpDouble:
+    """Base of a test double that is a WSGI app (``__call__``) serving itself over HTTP on
+    loopback: ``start()``, ``url``, ``stop()``; its requests are not logged."""
+
+    _served: ThreadedServer | None = None
+
+    def start(self) -> Self:
+        self._served = serve_in_thread(
+            cast("WSGIApplication", self), request_handler=_QuietHandler, poll_interval=0.02
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._served is not None:
+            self._served.stop()
+            self._served = None
+
+    @property
+    def url(self) -> str:
+        assert self._served is not None, "start() the double first"
+        return self._served.url
 
 
 # --- redis-server ------------------------------------------------------------------------------
