@@ -217,7 +217,7 @@ def test_timeout_is_transient(fake_strava: FakeStrava) -> None:
 
 
 def test_connection_refused_is_transient(fake_strava: FakeStrava) -> None:
-    from tests.fixtures.redis import free_port
+    from paceline_dev.launch import free_port
 
     dead = OAuthClient(strava_at(f"http://127.0.0.1:{free_port()}", fake_strava))
     with pytest.raises(TransientError):

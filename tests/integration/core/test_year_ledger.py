@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import redis
-from paceline.connect import store_tokens
+from paceline.credential_intake import store_tokens
 from paceline.erasure import erase_account
 from paceline.governor import Priority
 from paceline.oauth import TokenResponse

@@ -14,9 +14,9 @@ trusted (0 by default: the header is ignored).
 from __future__ import annotations
 
 from flask import Flask
-from paceline.runtime import Runtime
+from paceline.runtime import Runtime, service_runtime
 from paceline.settings import Settings
-from paceline.web.app import create_base_app, service_runtime
+from paceline.web.app import create_base_app
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth_gateway import connect, disconnect, openapi, status, token_import

@@ -19,7 +19,7 @@ import webbrowser
 from dataclasses import dataclass
 
 from paceline import keys
-from paceline.cli import Subcommands
+from paceline.cli import Subcommands, add_command
 from paceline.runtime import Runtime
 from werkzeug.security import generate_password_hash
 
@@ -100,11 +100,13 @@ class _Outcome:
 
 
 def add_connect_command(sub: Subcommands) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "connect",
-        help="connect an account in a browser, receiving the callback on a loopback port",
-        description="Prints the provider's authorize URL and waits on a loopback port for the "
-        "callback, then stores the credential (same checks as the auth-gateway). Register "
+        cmd_connect,
+        "connect an account in a browser, receiving the callback on a loopback port",
+        "Prints the provider's authorize URL and waits on a loopback port for the callback, "
+        "then stores the credential (same checks as the auth-gateway). Register "
         "http://127.0.0.1:PORT/callback/PROVIDER with the provider if it wants exact redirect "
         "URIs (Strava accepts any 127.0.0.1 or localhost redirect).",
     )
@@ -122,7 +124,6 @@ def add_connect_command(sub: Subcommands) -> None:
         "--timeout", type=float, default=600, help="seconds to wait for the callback (default 600)"
     )
     parser.add_argument("--open", action="store_true", help="also open the URL in a browser")
-    parser.set_defaults(handler=cmd_connect)
 
 
 def read_password() -> str:
@@ -147,10 +148,11 @@ def cmd_hash_password(args: argparse.Namespace, runtime: Runtime | None = None) 
 
 
 def add_hash_password_command(sub: Subcommands) -> None:
-    parser = sub.add_parser(
+    add_command(
+        sub,
         "hash-password",
-        help="hash an admin password read from stdin, for PACELINE_ADMIN_PASSWORD_HASH",
-        description="Reads the password from standard input (prompts twice on a terminal) and "
-        "prints its scrypt hash. Example: paceline hash-password < password.txt",
+        cmd_hash_password,
+        "hash an admin password read from stdin, for PACELINE_ADMIN_PASSWORD_HASH",
+        "Reads the password from standard input (prompts twice on a terminal) and prints its "
+        "scrypt hash. Example: paceline hash-password < password.txt",
     )
-    parser.set_defaults(handler=cmd_hash_password)
