@@ -7,8 +7,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TOOLS_BIN ?= .tools/bin
 STAMP := $(VENV)/.installed
-PACKAGES := -e libs/paceline -e services/provider-sandbox -e services/token-refresher \
-	-e services/activity-api -e services/auth-gateway
+# libs/paceline-dev (the launchers of tests, bench and demo) goes into this venv only, never
+# into an image (the Dockerfile installs libs/paceline and one service).
+PACKAGES := -e libs/paceline -e libs/paceline-dev -e services/provider-sandbox \
+	-e services/token-refresher -e services/activity-api -e services/auth-gateway
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
@@ -20,7 +22,7 @@ export PATH := $(abspath $(TOOLS_BIN)):$(abspath $(BIN)):$(PATH)
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): constraints.txt requirements-dev.txt libs/paceline/pyproject.toml services/*/pyproject.toml
+$(STAMP): constraints.txt requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml
 	@echo "==> creating $(VENV) and installing pinned dependencies"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
@@ -59,10 +61,10 @@ test: venv system-deps tools npm-deps ## install what tests need and run them al
 test-unit: venv ## fast unit tests only
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: venv ## ruff (lint + format check) and mypy on the core library and every service
+lint: venv ## ruff (lint + format check) and mypy on the libraries and every service
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/paceline/src services/*/src
+	$(BIN)/mypy libs/*/src services/*/src
 
 format: venv ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .

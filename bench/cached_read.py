@@ -36,19 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from paceline_dev.launch import GunicornServer
+from paceline_dev.sandbox import SandboxClient
 from stack import (
     ACTIVITY_API,
     HERE,
-    Sandbox,
-    Server,
     WrkResult,
-    connect_athletes,
+    connected_world,
+    finish,
     gunicorn,
-    make_runtime,
     paceline_env,
-    redis_server,
-    sandbox_server,
-    write_result,
+    tree_cpu_seconds,
     wrk,
     wrk_binary,
 )
@@ -81,8 +79,9 @@ def median_of(runs: list[Run]) -> dict[str, Any]:
 
 
 def measure(
-    targets: dict[str, tuple[str, Server]], levels: list[int], rounds: int, seconds: float
+    targets: dict[str, tuple[str, GunicornServer]], levels: list[int], rounds: int, seconds: float
 ) -> dict[int, dict[str, dict[str, Any]]]:
+    print(f"{rounds} rounds of {seconds:g} s per target and load", flush=True)
     results: dict[int, dict[str, dict[str, Any]]] = {}
     for connections in levels:
         runs: dict[str, list[Run]] = {name: [] for name in targets}
@@ -92,9 +91,9 @@ def measure(
             for name in order:
                 url, server = targets[name]
                 wrk(url, connections, 1)  # warm-up: connections, caches, branch history
-                cpu = server.cpu_seconds()
+                cpu = tree_cpu_seconds(server.pid)
                 run = wrk(url, connections, seconds)
-                cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(1, run.requests)
+                cpu_ms = (tree_cpu_seconds(server.pid) - cpu) * 1000 / max(1, run.requests)
                 runs[name].append(Run(run, cpu_ms))
                 print(
                     f"  {connections:>3} connections  {name:<12} {run.requests_per_second:>7.0f} "
@@ -121,14 +120,19 @@ def parse_load_args(argv: list[str] | None, description: str) -> argparse.Namesp
 class ServedPair:
     """activity-api and the bare route serving the same bytes of one route."""
 
-    api: Server
-    bare: Server
+    api: GunicornServer
+    bare: GunicornServer
     first: requests.Response  # activity-api's first (cache-warming) answer
-    sandbox: Sandbox
+    sandbox: SandboxClient
     warm_calls: int  # the sandbox's API calls once the cache was warm
 
-    def upstream_calls_since_warm(self) -> int:
-        return self.sandbox.api_calls() - self.warm_calls
+    def measure(
+        self, targets: dict[str, tuple[str, GunicornServer]], args: argparse.Namespace
+    ) -> tuple[dict[int, dict[str, dict[str, Any]]], int]:
+        """:func:`measure` at the loads ``args`` asks for; also the upstream API calls made
+        meanwhile (a cached read makes none)."""
+        results = measure(targets, args.levels, args.rounds, args.seconds)
+        return results, self.sandbox.api_calls() - self.warm_calls
 
 
 @contextmanager
@@ -142,10 +146,8 @@ def api_beside_bare_route(
     wrk_binary()
     with tempfile.TemporaryDirectory(prefix="paceline-bench-") as tmp:
         workdir = Path(tmp)
-        with redis_server(workdir) as redis_url, sandbox_server(workdir) as sandbox:
-            runtime = make_runtime(redis_url, sandbox)
-            athlete = min(a["id"] for a in sandbox.control("GET", "/athletes"))
-            connect_athletes(runtime, sandbox, [athlete])
+        world = connected_world(workdir, lambda sandbox: [sandbox.default_athlete_id])
+        with world as (redis_url, sandbox, _):
             env = paceline_env(redis_url, sandbox)
             with gunicorn("activity-api", ACTIVITY_API, env, workdir) as api:
                 first = requests.get(api.url + route, timeout=30)
@@ -165,12 +167,16 @@ def api_beside_bare_route(
                     workdir,
                     pythonpath=HERE,
                 ) as bare:
+                    print(
+                        f"{body_name}: {len(first.content)} bytes from activity-api and the bare "
+                        "route, both under activity_api.gunicorn_conf",
+                        flush=True,
+                    )
                     yield ServedPair(api, bare, first, sandbox, warm_calls)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_load_args(argv, __doc__.splitlines()[0])
-    levels = args.levels
     with api_beside_bare_route(
         ROUTE, "summary.json", lambda redis_url, _: {"BENCH_BARE_REDIS_URL": redis_url}
     ) as served_pair:
@@ -179,23 +185,14 @@ def main(argv: list[str] | None = None) -> int:
         served = requests.get(api.url + ROUTE, timeout=10)
         if baseline.content != first.content or served.json()["meta"]["stale"]:
             raise SystemExit("cached_read: the two targets do not serve the same data")
-        print(
-            f"summary: {len(first.content)} bytes; activity-api and the bare route "
-            f"under activity_api.gunicorn_conf; {args.rounds} rounds of "
-            f"{args.seconds:g} s per point",
-            flush=True,
-        )
-        results = measure(
+        results, upstream_during_load = served_pair.measure(
             {
                 "activity-api": (api.url + ROUTE, api),
                 "bare-route": (bare.url + ROUTE, bare),
                 "bare+redis": (bare.url + ROUTE + "-after-redis", bare),
             },
-            levels,
-            args.rounds,
-            args.seconds,
+            args,
         )
-        upstream_during_load = served_pair.upstream_calls_since_warm()
 
     levels_json: dict[str, Any] = {}
     checks: list[bool] = []
@@ -237,7 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     cpu = {c: levels_json[str(c)]["server_cpu_per_request_ratio"] for c in results}
     errors = sum(p[n]["errors"] for p in results.values() for n in p)
     passed = all(checks) and errors == 0 and upstream_during_load == 0
-    write_result(
+    print(
+        f"non-2xx or socket errors: {errors}; upstream calls during the load: "
+        f"{upstream_during_load}; for scale, the bare route after one Redis read: "
+        + ", ".join(f"{c} conn {r:.2f} of its req/s" for c, r in floors.items())
+    )
+    print(
+        "server CPU per request, activity-api / bare route (steadier than req/s on a busy "
+        "machine): " + ", ".join(f"{c} conn {r:.2f}" for c, r in cpu.items())
+    )
+    return finish(
         "cached_read",
         {
             "route": ROUTE,
@@ -250,22 +256,11 @@ def main(argv: list[str] | None = None) -> int:
                 "throughput_ratio_min": THROUGHPUT_TARGET,
                 "p99_ratio_max_at_50": P99_TARGET,
             },
-            "pass": passed,
             "plot": plot,
         },
+        passed,
+        "activity-api vs bare route: " + "; ".join(summary_parts),
     )
-    print(
-        f"non-2xx or socket errors: {errors}; upstream calls during the load: "
-        f"{upstream_during_load}; for scale, the bare route after one Redis read: "
-        + ", ".join(f"{c} conn {r:.2f} of its req/s" for c, r in floors.items())
-    )
-    print(
-        "server CPU per request, activity-api / bare route (steadier than req/s on a busy "
-        "machine): " + ", ".join(f"{c} conn {r:.2f}" for c, r in cpu.items())
-    )
-    verdict = "PASS" if passed else "FAIL"
-    print(f"cached_read {verdict}: activity-api vs bare route: " + "; ".join(summary_parts))
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

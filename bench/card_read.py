@@ -17,8 +17,8 @@ import sys
 from typing import Any
 
 import requests
-from cached_read import api_beside_bare_route, measure, parse_load_args
-from stack import write_result
+from cached_read import api_beside_bare_route, parse_load_args
+from stack import finish
 
 ROUTE = "/v1/strava/card.svg"
 THROUGHPUT_TARGET = 0.9
@@ -26,30 +26,20 @@ THROUGHPUT_TARGET = 0.9
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_load_args(argv, __doc__.splitlines()[0])
-    levels = args.levels
     with api_beside_bare_route(
         ROUTE, "card.svg", lambda _, card_file: {"BENCH_BARE_CARD_FILE": str(card_file)}
     ) as served_pair:
-        api, bare, first = served_pair.api, served_pair.bare, served_pair.first
+        api, bare = served_pair.api, served_pair.bare
         baseline = requests.get(bare.url + ROUTE, timeout=10)
         if baseline.content != requests.get(api.url + ROUTE, timeout=10).content:
             raise SystemExit("card_read: the two targets do not serve the same card")
-        print(
-            f"card: {len(first.content)} bytes; activity-api and the bare route "
-            f"under activity_api.gunicorn_conf; {args.rounds} rounds of "
-            f"{args.seconds:g} s per point",
-            flush=True,
-        )
-        results = measure(
+        results, upstream_during_load = served_pair.measure(
             {
                 "card.svg": (api.url + ROUTE, api),
                 "bare-route": (bare.url + ROUTE, bare),
             },
-            levels,
-            args.rounds,
-            args.seconds,
+            args,
         )
-        upstream_during_load = served_pair.upstream_calls_since_warm()
 
     levels_json: dict[str, Any] = {}
     parts: list[str] = []
@@ -73,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(p[n]["errors"] for p in results.values() for n in p)
     passed = all(r >= THROUGHPUT_TARGET for r in ratios) and not errors
     passed = passed and upstream_during_load == 0
-    write_result(
+    print(
+        f"non-2xx or socket errors: {errors}; "
+        f"upstream calls during the load: {upstream_during_load}"
+    )
+    return finish(
         "card_read",
         {
             "route": ROUTE,
@@ -81,17 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             "errors": errors,
             "upstream_calls_during_load": upstream_during_load,
             "targets": {"throughput_ratio_min": THROUGHPUT_TARGET},
-            "pass": passed,
             "plot": plot,
         },
+        passed,
+        "card.svg cached read vs bare route: " + "; ".join(parts),
     )
-    print(
-        f"non-2xx or socket errors: {errors}; "
-        f"upstream calls during the load: {upstream_during_load}"
-    )
-    verdict = "PASS" if passed else "FAIL"
-    print(f"card_read {verdict}: card.svg cached read vs bare route: " + "; ".join(parts))
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -37,17 +37,18 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from paceline_dev.sandbox import SandboxClient
 from stack import (
-    Sandbox,
     child,
     connect_athletes,
+    finish,
+    make_athlete,
     make_runtime,
     paceline_env,
     redis_server,
     sandbox_server,
     serve_in_thread,
     wait_until,
-    write_result,
 )
 
 TARGET = 5
@@ -57,26 +58,16 @@ PATH_SECRET = "bench-path-secret-0123456789abcdef"
 VERIFY_TOKEN = "bench-verify-token"
 
 
-def make_athlete(sandbox: Sandbox, now: float) -> int:
-    athlete = sandbox.control("POST", "/athletes", json={"firstname": "Bench", "lastname": "Run"})
-    athlete_id = int(athlete["id"])
-    for days in (6, 4, 2, 1):
-        sandbox.control(
-            "POST",
-            f"/athletes/{athlete_id}/activities",
-            json={"name": f"Run {days} days ago", "start_date": int(now - days * 86400)},
-        )
-    return athlete_id
-
-
-def api_calls(sandbox: Sandbox) -> dict[str, int]:
+def api_calls(sandbox: SandboxClient) -> dict[str, int]:
     counts = sandbox.calls()["by_endpoint"]
     return {k: v for k, v in counts.items() if " /api/v3/" in k and "push_subscriptions" not in k}
 
 
-def quiet(runtime: Any, sandbox: Sandbox, seconds: float = 2.0, timeout: float = 60.0) -> None:
+def quiet(
+    runtime: Any, sandbox: SandboxClient, seconds: float = 2.0, timeout: float = 60.0
+) -> None:
     """Wait until the stream is consumed, no account is due now, and no call came for a bit."""
-    from activity_api.consumer import DUE
+    from activity_api.dirty_accounts import DUE
     from activity_api.events import GROUP, STREAM
 
     deadline = time.monotonic() + timeout
@@ -121,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             "webhook_cooldown_seconds": COOLDOWN_SECONDS,
         }
         runtime = make_runtime(redis_url, sandbox, **settings)
-        athlete = make_athlete(sandbox, time.time())
+        athlete = make_athlete(sandbox, time.time(), (6, 4, 2, 1))
         account = connect_athletes(runtime, sandbox, [athlete])[0]
         app = create_app(runtime=runtime, start_background=False)
         stack.callback(stop_background, app)
@@ -186,20 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         # Baseline: one genuine new activity once the account's cooldown has passed.
         time.sleep(COOLDOWN_SECONDS + 1)
         sandbox.control("DELETE", "/calls")
-        sandbox.control(
-            "POST",
-            f"/athletes/{athlete}/activities",
-            json={
-                "name": "Genuine run",
-                "start_date": int(time.time() - 600),
-                "emit_webhook": True,
-            },
+        sandbox.add_activity(
+            athlete, emit_webhook=True, name="Genuine run", start_date=int(time.time() - 600)
         )
         wait_until(lambda: sum(api_calls(sandbox).values()) > 0, "the genuine event's refresh", 30)
         quiet(runtime, sandbox)
         genuine_total = sum(api_calls(sandbox).values())
         latest = requests.get(f"{url}/v1/strava/summary", timeout=30).json()["latest_activity"]
-        alive = consumer.poll() is None
+        alive = consumer.popen.poll() is None
 
     passed = (
         forged_total <= TARGET
@@ -208,7 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         and set(statuses) == {200}
         and latest["name"] == "Genuine run"
     )
-    write_result(
+    print(
+        f"posted {len(forged)} forged events in {post_seconds:.1f} s "
+        f"(answers {sorted(set(statuses))}); API calls by endpoint: {forged_calls}; "
+        f"token posts (grant checks): {token_posts}"
+    )
+    print(f"credential still there after 20 forged deauthorizations: {still_connected}")
+    return finish(
         "forged_events",
         {
             "forged_creates": FORGED,
@@ -224,24 +215,14 @@ def main(argv: list[str] | None = None) -> int:
             "genuine_activity_shown": latest["name"] == "Genuine run",
             "cooldown_seconds": COOLDOWN_SECONDS,
             "target": TARGET,
-            "seconds": round(time.monotonic() - started, 1),
-            "pass": passed,
             "plot": [["API calls for 200 forged creates / 5", forged_total / TARGET, 1.0, "<="]],
         },
+        passed,
+        f"{FORGED} forged creates (+{FORGED} for unknown athletes, +20 deauthorizations) cost "
+        f"{forged_total} API calls (limit {TARGET}; {forged_total / TARGET:.2f} of it); one "
+        f"genuine event costs {genuine_total}",
+        started,
     )
-    print(
-        f"posted {len(forged)} forged events in {post_seconds:.1f} s "
-        f"(answers {sorted(set(statuses))}); API calls by endpoint: {forged_calls}; "
-        f"token posts (grant checks): {token_posts}"
-    )
-    print(f"credential still there after 20 forged deauthorizations: {still_connected}")
-    verdict = "PASS" if passed else "FAIL"
-    print(
-        f"forged_events {verdict}: {FORGED} forged creates (+{FORGED} for unknown athletes, "
-        f"+20 deauthorizations) cost {forged_total} API calls (limit {TARGET}; "
-        f"{forged_total / TARGET:.2f} of it); one genuine event costs {genuine_total}"
-    )
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

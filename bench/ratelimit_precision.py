@@ -28,24 +28,20 @@ import math
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 import redis
 import requests
+from paceline_dev.sandbox import SandboxClient
 from stack import (
     ACTIVITY_API,
-    Sandbox,
-    connect_athletes,
+    connected_world,
+    finish,
     gunicorn,
-    make_runtime,
     paceline_env,
-    redis_server,
-    sandbox_server,
-    write_result,
+    with_sessions,
     wrk_binary,
 )
 
@@ -62,12 +58,8 @@ end
 """
 
 
-def make_athletes(sandbox: Sandbox, count: int, threads: int = 8) -> list[int]:
-    local = threading.local()
-
-    def one(index: int) -> int:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
+def make_athletes(sandbox: SandboxClient, count: int, threads: int = 8) -> list[int]:
+    def one(session: requests.Session, index: int) -> int:
         athlete = session.post(
             f"{sandbox.url}/_sandbox/athletes",
             json={"firstname": "Club", "lastname": f"Member {index}"},
@@ -80,8 +72,7 @@ def make_athletes(sandbox: Sandbox, count: int, threads: int = 8) -> list[int]:
         ).raise_for_status()
         return int(athlete["id"])
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, range(count)))
+    return with_sessions(one, range(count), threads)
 
 
 def windows_of(history: dict[str, list[list[int]]], kind: str) -> dict[int, int]:
@@ -101,19 +92,18 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="paceline-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        redis_url = stack.enter_context(redis_server(workdir))
-        sandbox = stack.enter_context(
-            sandbox_server(
+        print(f"seeding {args.athletes} athletes with credentials ...", flush=True)
+        redis_url, sandbox, athletes = stack.enter_context(
+            connected_world(
                 workdir,
+                lambda sandbox: make_athletes(sandbox, args.athletes),
+                threads=8,
                 rate_limit_overall=f"{2 * args.budget},{unlimited}",
                 rate_limit_read=f"{args.budget},{unlimited}",
                 window_seconds=str(args.window),
                 day_seconds="86400",
             )
         )
-        print(f"seeding {args.athletes} athletes with credentials ...", flush=True)
-        athletes = make_athletes(sandbox, args.athletes)
-        connect_athletes(make_runtime(redis_url, sandbox), sandbox, athletes, threads=8)
         env = paceline_env(
             redis_url,
             sandbox,
@@ -213,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         line.strip() for out in outputs for line in out.splitlines() if "requests in" in line
     ]
     print(f"wrk: {requests_line}; summaries built {built} of {args.athletes}")
-    write_result(
+    return finish(
         "ratelimit_precision",
         {
             "athletes": args.athletes,
@@ -230,20 +220,16 @@ def main(argv: list[str] | None = None) -> int:
             "demand_exceeded_budget": demand_exceeded,
             "api_calls_by_endpoint": calls["by_endpoint"],
             "wrk": outputs,
-            "pass": passed,
             "plot": [
                 ["rate budget utilisation", utilisation, UTILISATION_TARGET, ">="],
                 ["rate budget overshoot / budget", overshoot / args.budget, 0.0, "<="],
             ],
         },
+        passed,
+        f"{len(windows)} windows of {args.budget} calls / {args.window} s shared by 2 "
+        f"processes x 4 workers: overshoot {overshoot} (target 0), 429s {rate_limited} "
+        f"(target 0), utilisation {utilisation:.1%} (target >= 95%)",
     )
-    verdict = "PASS" if passed else "FAIL"
-    print(
-        f"ratelimit_precision {verdict}: {len(windows)} windows of {args.budget} calls / "
-        f"{args.window} s shared by 2 processes x 4 workers: overshoot {overshoot} (target 0), "
-        f"429s {rate_limited} (target 0), utilisation {utilisation:.1%} (target >= 95%)"
-    )
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

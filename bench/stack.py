@@ -1,9 +1,9 @@
 """What the benchmarks share: processes on free loopback ports, seeding, wrk, results.
 
 Every benchmark starts its own ``redis-server``, provider sandbox and gunicorn masters as
-subprocesses (each in its own session, so stopping one stops its workers too) inside a
-temporary directory, and stops them when it ends, whatever happens. Nothing listens beyond
-127.0.0.1.
+subprocesses inside a temporary directory, with :mod:`paceline_dev.launch` (as the tests and
+``make demo`` do: each in its own session, so stopping one stops its workers too), and stops
+them when it ends, whatever happens. Nothing listens beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -12,46 +12,29 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import redis
 import requests
+from paceline_dev import launch
+from paceline_dev.sandbox import SandboxClient, store_issued
 
 HERE = Path(__file__).resolve().parent
-if str(HERE.parent) not in sys.path:
-    sys.path.append(str(HERE.parent))  # the repository: benchmarks share the tests' fixtures
 RESULTS = HERE / "results"
-BIN = Path(sys.executable).parent
-STARTUP_ERRORS = (OSError, redis.RedisError, requests.RequestException)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except STARTUP_ERRORS:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"bench: {what} was not ready within {timeout:.0f} s")
+    try:
+        launch.wait_until(check, what, timeout)
+    except launch.LaunchError as error:
+        raise SystemExit(f"bench: {error}") from None
 
 
 def write_result(name: str, result: Mapping[str, Any]) -> Path:
@@ -62,89 +45,61 @@ def write_result(name: str, result: Mapping[str, Any]) -> Path:
     return path
 
 
+def finish(
+    name: str,
+    result: Mapping[str, Any],
+    passed: bool,
+    summary: str,
+    started: float | None = None,
+) -> int:
+    """Write ``bench/results/<name>.json`` (``result``, whether it passed and, given when it
+    ``started``, how long it took), print the verdict line ``bench/run.py`` reads last, and
+    return the exit code."""
+    extra: dict[str, Any] = {"pass": passed}
+    if started is not None:
+        extra["seconds"] = round(time.monotonic() - started, 1)
+    write_result(name, {**result, **extra})
+    print(f"{name} {'PASS' if passed else 'FAIL'}: {summary}", flush=True)
+    return 0 if passed else 1
+
+
 # --- processes ---------------------------------------------------------------------------------
+P = TypeVar("P", bound=launch.Process)
+
+
 @contextmanager
-def child(
-    argv: list[str], log: Path, env: Mapping[str, str] | None = None, stop_timeout: float = 25.0
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A subprocess in its own session, logging to ``log``; SIGTERM to its group on exit."""
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            argv,
-            env=dict(env) if env is not None else None,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def launched(start: Callable[[], P]) -> Iterator[P]:
+    """A process started by :mod:`paceline_dev.launch`, stopped (with its process group) on
+    exit whatever happens; a start that fails ends the benchmark."""
+    try:
+        process = start()
+    except launch.LaunchError as error:
+        raise SystemExit(f"bench: {error}") from None
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(stop_timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        process.stop(25)
 
 
-def _check_alive(process: subprocess.Popen[bytes], what: str, log: Path) -> None:
-    if process.poll() is not None:
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        raise SystemExit(f"bench: {what} exited with {process.returncode}:\n{tail}")
+def child(
+    argv: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> AbstractContextManager[launch.Process]:
+    """A subprocess in its own session, logging to ``log``."""
+    return launched(lambda: launch.spawn(Path(argv[0]).name, argv, log, env))
 
 
 @contextmanager
 def redis_server(directory: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("bench: redis-server is not installed (make system-deps)")
-    port = free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    argv += ["no", "--dir", str(directory), "--maxclients", "2000"]
-    with child(argv, directory / "redis.log", stop_timeout=10):
-        url = f"redis://127.0.0.1:{port}/0"
-        wait_until(lambda: redis.Redis.from_url(url).ping(), "redis-server")
-        yield url
-
-
-@dataclass
-class Sandbox:
-    """A provider sandbox in another process, reached through its control API."""
-
-    url: str
-    client_id: str = ""
-    client_secret: str = ""
-    session: requests.Session = field(default_factory=requests.Session)
-
-    def control(self, method: str, path: str, **kw: Any) -> Any:
-        response = self.session.request(method, f"{self.url}/_sandbox{path}", timeout=30, **kw)
-        if response.status_code >= 400:
-            raise SystemExit(
-                f"bench: {method} /_sandbox{path}: {response.status_code} {response.text}"
-            )
-        return response.json() if response.content else None
-
-    def now(self) -> float:
-        return float(self.control("GET", "/clock")["now"])
-
-    def advance(self, seconds: float) -> float:
-        return float(self.control("POST", "/clock", json={"advance_seconds": seconds})["now"])
-
-    def calls(self) -> dict[str, Any]:
-        calls: dict[str, Any] = self.control("GET", "/calls")
-        return calls
-
-    def api_calls(self) -> int:
-        """Calls answered under ``/api/v3`` (token posts are not API calls)."""
-        return sum(n for k, n in self.calls()["by_endpoint"].items() if " /api/v3/" in k)
+    """``redis-server`` (room for many clients); yields its URL."""
+    extra = ("--maxclients", "2000")
+    with launched(lambda: launch.start_redis(directory, extra_args=extra)) as server:
+        yield server.url
 
 
 @contextmanager
-def sandbox_server(directory: Path, **config: str) -> Iterator[Sandbox]:
+def sandbox_server(directory: Path, **config: str) -> Iterator[SandboxClient]:
     """``provider-sandbox`` with ``SANDBOX_<KEY>`` settings; rate limits out of the way unless
     ``rate_limit_overall`` / ``rate_limit_read`` are given."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
     env.update(
         SANDBOX_RATE_LIMIT_OVERALL="100000000,100000000",
@@ -152,24 +107,12 @@ def sandbox_server(directory: Path, **config: str) -> Iterator[Sandbox]:
         SANDBOX_SEED_ATHLETES="1",
     )
     env.update({f"SANDBOX_{key.upper()}": value for key, value in config.items()})
-    argv = [str(BIN / "provider-sandbox"), "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--log-level", "WARNING"]
-    log = directory / "sandbox.log"
-    with child(argv, log, env, stop_timeout=10) as process:
-        sandbox = Sandbox(f"http://127.0.0.1:{port}")
-
-        def ready() -> bool:
-            _check_alive(process, "provider-sandbox", log)
-            return requests.get(f"{sandbox.url}/_sandbox/healthz", timeout=1).ok
-
-        wait_until(ready, "provider-sandbox")
-        config_now = sandbox.control("GET", "/config")
-        sandbox.client_id = config_now["client_id"]
-        sandbox.client_secret = config_now["client_secret"]
-        yield sandbox
+    quiet = ("--log-level", "WARNING")
+    with launched(lambda: launch.start_sandbox(directory, env, extra_args=quiet)) as process:
+        yield SandboxClient.connect(process.url)
 
 
-def paceline_env(redis_url: str, sandbox: Sandbox, **settings: str) -> dict[str, str]:
+def paceline_env(redis_url: str, sandbox: SandboxClient, **settings: str) -> dict[str, str]:
     """The environment of a paceline process wired to this Redis and sandbox."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PACELINE_", "GUNICORN_"))}
     env.update(
@@ -184,18 +127,9 @@ def paceline_env(redis_url: str, sandbox: Sandbox, **settings: str) -> dict[str,
     return env
 
 
-@dataclass(frozen=True)
-class Server:
-    url: str
-    pid: int
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the master and its workers, live and exited (gunicorn recycles workers
-        after ``max_requests``)."""
-        return tree_cpu_seconds(self.pid)
-
-
 def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a gunicorn master and its workers, live and exited (gunicorn recycles
+    workers after ``max_requests``)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -213,7 +147,6 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-@contextmanager
 def gunicorn(
     name: str,
     app: str,
@@ -222,30 +155,20 @@ def gunicorn(
     *,
     workers: int | None = None,
     pythonpath: Path | None = None,
-) -> Iterator[Server]:
+) -> AbstractContextManager[launch.GunicornServer]:
     """``gunicorn --config python:activity_api.gunicorn_conf <app>`` (the production config,
     configured by environment) on a free port. ``workers=None`` keeps the config's default."""
-    port = free_port()
-    env = dict(env)
-    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
-    env.setdefault("PACELINE_METRICS_PORT", str(free_port()))
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory / f"prom-{name}")
-    if workers is not None:
-        env["GUNICORN_WORKERS"] = str(workers)
-    argv = [str(BIN / "gunicorn"), "--config", "python:activity_api.gunicorn_conf"]
-    if pythonpath is not None:
-        argv += ["--pythonpath", str(pythonpath)]
-    argv.append(app)
-    log = directory / f"{name}.log"
-    with child(argv, log, env) as process:
-        url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            _check_alive(process, name, log)
-            return requests.get(f"{url}/healthz", timeout=2).status_code < 500
-
-        wait_until(ready, name)
-        yield Server(url, process.pid)
+    return launched(
+        lambda: launch.start_gunicorn(
+            name,
+            env,
+            directory,
+            app=app,
+            config="activity_api",
+            workers=workers,
+            pythonpath=pythonpath,
+        )
+    )
 
 
 ACTIVITY_API = "activity_api.app:create_app()"
@@ -254,23 +177,16 @@ ACTIVITY_API = "activity_api.app:create_app()"
 @contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     """A WSGI app on werkzeug's threaded server in this process (for apps driven by a manual
-    clock, which only an in-process app can share)."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
+    clock, which only an in-process app can share); yields its URL."""
+    served = launch.serve_in_thread(app)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield served.url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        served.stop()
 
 
 # --- seeding -----------------------------------------------------------------------------------
-def make_runtime(redis_url: str, sandbox: Sandbox, clock: Any = None, **settings: Any) -> Any:
+def make_runtime(redis_url: str, sandbox: SandboxClient, clock: Any = None, **settings: Any) -> Any:
     """A paceline runtime in this process, wired to this Redis and sandbox."""
     from paceline.mirror import NullMirror
     from paceline.runtime import build_runtime
@@ -287,18 +203,46 @@ def make_runtime(redis_url: str, sandbox: Sandbox, clock: Any = None, **settings
     return build_runtime(config, mirror=NullMirror(), clock=clock)
 
 
+def make_athlete(sandbox: SandboxClient, now: float, days_ago: Iterable[int]) -> int:
+    """A new athlete at the sandbox with a run on each of ``days_ago``; its id."""
+    athlete = sandbox.control(
+        "POST", "/athletes", json={"firstname": "Bench", "lastname": "Runner"}
+    )
+    athlete_id = int(athlete["id"])
+    for days in days_ago:
+        sandbox.add_activity(
+            athlete_id, name=f"Run {days} days ago", start_date=int(now - days * 86400)
+        )
+    return athlete_id
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def with_sessions(
+    work: Callable[[requests.Session, T], R], items: Iterable[T], threads: int
+) -> list[R]:
+    """``work(session, item)`` for every item, on ``threads`` threads with an HTTP session
+    each (seeding thousands of athletes one connection at a time would take minutes)."""
+    local = threading.local()
+
+    def one(item: T) -> R:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        return work(session, item)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, items))
+
+
 def connect_athletes(
-    runtime: Any, sandbox: Sandbox, athlete_ids: list[int], threads: int = 4
+    runtime: Any, sandbox: SandboxClient, athlete_ids: list[int], threads: int = 4
 ) -> list[str]:
     """Issue each athlete a token pair at the sandbox and store it (``store_tokens``, the path
     the gateway's callback takes)."""
-    from tests.fixtures.sandbox import store_issued
 
-    local = threading.local()
-
-    def one(athlete_id: int) -> str:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
+    def one(session: requests.Session, athlete_id: int) -> str:
         response = session.post(
             f"{sandbox.url}/_sandbox/tokens",
             json={"athlete_id": athlete_id, "scope": "read,activity:read"},
@@ -307,8 +251,27 @@ def connect_athletes(
         response.raise_for_status()
         return store_issued(runtime, response.json())
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, athlete_ids))
+    return with_sessions(one, athlete_ids, threads)
+
+
+@contextmanager
+def connected_world(
+    directory: Path,
+    athletes: Callable[[SandboxClient], list[int]],
+    *,
+    threads: int = 4,
+    **sandbox_config: str,
+) -> Iterator[tuple[str, SandboxClient, list[int]]]:
+    """``redis-server`` and a sandbox (``sandbox_config`` as :func:`sandbox_server`'s), with
+    the athletes ``athletes(sandbox)`` returns connected; yields the Redis URL, the sandbox and
+    the athletes' ids."""
+    with (
+        redis_server(directory) as redis_url,
+        sandbox_server(directory, **sandbox_config) as sandbox,
+    ):
+        ids = athletes(sandbox)
+        connect_athletes(make_runtime(redis_url, sandbox), sandbox, ids, threads)
+        yield redis_url, sandbox, ids
 
 
 # --- wrk ---------------------------------------------------------------------------------------

@@ -43,13 +43,13 @@ from typing import Any
 
 import requests
 from stack import (
-    Sandbox,
     connect_athletes,
+    finish,
+    make_athlete,
     make_runtime,
     redis_server,
     sandbox_server,
     serve_in_thread,
-    write_result,
 )
 
 TARGET = 5
@@ -57,20 +57,6 @@ RECIPE_CALLS_PER_VIEW = (2, 4)  # athlete + activities, up to + stats + detail, 
 STEP_SECONDS = 300
 ROUTE = "/v1/strava/summary"
 HOUR = 3600
-
-
-def make_athlete(sandbox: Sandbox, now: float) -> int:
-    athlete = sandbox.control(
-        "POST", "/athletes", json={"firstname": "Bench", "lastname": "Runner"}
-    )
-    athlete_id = int(athlete["id"])
-    for days in (9, 6, 4, 2, 1):
-        sandbox.control(
-            "POST",
-            f"/athletes/{athlete_id}/activities",
-            json={"name": f"Run {days} days ago", "start_date": int(now - days * 86400)},
-        )
-    return athlete_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         start = float(sandbox.control("POST", "/clock", json={"freeze": True})["now"])
         clock = ManualClock(start=start)
-        athlete = make_athlete(sandbox, start)
+        athlete = make_athlete(sandbox, start, (9, 6, 4, 2, 1))
         settings = {"webhook_verify_token": "bench-verify-token", "http_timeout_seconds": 10.0}
         runtimes = [make_runtime(redis_url, sandbox, clock=clock, **settings) for _ in range(2)]
         connect_athletes(runtimes[0], sandbox, [athlete])
@@ -130,14 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(args.threads) as pool:
             for burst, count in enumerate(per_burst):
                 if burst == bursts // 2:
-                    new_activity = sandbox.control(
-                        "POST",
-                        f"/athletes/{athlete}/activities",
-                        json={
-                            "name": "Lunch run (new)",
-                            "start_date": int(clock.now() - 1800),
-                            "emit_webhook": True,
-                        },
+                    new_activity = sandbox.add_activity(
+                        athlete,
+                        emit_webhook=True,
+                        name="Lunch run (new)",
+                        start_date=int(clock.now() - 1800),
                     )
                     uploaded_at, uploaded_sent = time.monotonic(), sent
                 done = 0
@@ -169,7 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     visible = visible and visible_after is not None
     recipe = [args.requests * n for n in RECIPE_CALLS_PER_VIEW]
     passed = ok and visible and api_calls <= TARGET
-    write_result(
+    print(
+        f"widget requests: {sent} over {bursts * STEP_SECONDS / HOUR:g} simulated hours; "
+        f"statuses {statuses}"
+    )
+    print(f"API calls by endpoint: {by_endpoint}; token posts (not API calls): {token_posts}")
+    print(f"new activity visible after: {visible_after}")
+    return finish(
         "upstream_efficiency",
         {
             "widget_requests": sent,
@@ -184,24 +173,14 @@ def main(argv: list[str] | None = None) -> int:
             "new_activity_visible_after": visible_after,
             "recipe_calls": recipe,
             "target": TARGET,
-            "seconds": round(time.monotonic() - started, 1),
-            "pass": passed,
             "plot": [["upstream API calls per 10,000 views / 5", api_calls / TARGET, 1.0, "<="]],
         },
-    )
-    print(
-        f"widget requests: {sent} over {bursts * STEP_SECONDS / HOUR:g} simulated hours; "
-        f"statuses {statuses}"
-    )
-    print(f"API calls by endpoint: {by_endpoint}; token posts (not API calls): {token_posts}")
-    print(f"new activity visible after: {visible_after}")
-    verdict = "PASS" if passed else "FAIL"
-    print(
-        f"upstream_efficiency {verdict}: {api_calls} API calls for {sent:,} widget requests over "
+        passed,
+        f"{api_calls} API calls for {sent:,} widget requests over "
         f"{bursts * STEP_SECONDS / HOUR:g} simulated hours with one webhook (target <= {TARGET}; "
-        f"the recipe spends {recipe[0]:,}-{recipe[1]:,})"
+        f"the recipe spends {recipe[0]:,}-{recipe[1]:,})",
+        started,
     )
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

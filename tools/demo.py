@@ -16,18 +16,18 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.error import URLError
-from urllib.request import urlopen
+from typing import Any, TypeVar
+
+import redis
+from paceline_dev import launch
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 STATE = Path(os.environ.get("PACELINE_DEMO_DIR", ROOT / ".paceline" / "demo"))
 
 
@@ -35,113 +35,76 @@ def say(message: str) -> None:
     print(f"paceline demo: {message}", flush=True)
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def pick_port(preferred: int) -> int:
-    if port_free(preferred):
-        return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+P = TypeVar("P", bound=launch.Process)
 
 
 def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
-                if response.status < 500:
-                    return
-        except (URLError, OSError):
-            time.sleep(0.2)
-    raise SystemExit(f"paceline demo: {what} did not become healthy at {url} within {timeout}s")
+    try:
+        launch.wait_until(lambda: launch.http_ok(url), what, timeout, interval=0.2)
+    except launch.LaunchError:
+        raise SystemExit(
+            f"paceline demo: {what} did not become healthy at {url} within {timeout:g}s"
+        ) from None
 
 
 class Supervisor:
-    """Starts child processes in their own process groups and stops them all on exit."""
+    """What the demo started (by :mod:`paceline_dev.launch`, each in its own process group),
+    stopped all together on exit."""
 
     def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.children: list[launch.Process] = []
         self.embedded: Any = None
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = open(STATE / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        process = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.children.append((name, process))
+    def started(self, start: Callable[[], P]) -> P:
+        """Keep a process ``start()`` launched; a start that fails ends the demo."""
+        try:
+            process = start()
+        except launch.LaunchError as error:
+            raise SystemExit(f"paceline demo: {error}") from None
+        self.children.append(process)
         with open(STATE / "pids", "a") as pids:  # lets tests check that nothing is left over
-            pids.write(f"{process.pid} {name}\n")
+            pids.write(f"{process.pid} {process.name}\n")
         return process
 
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> launch.Process:
+        return self.started(lambda: launch.spawn(name, argv, STATE / f"{name}.log", env))
+
     def check_alive(self) -> None:
-        for name, process in self.children:
-            if process.poll() is not None:
+        for process in self.children:
+            try:
+                process.check_alive()
+            except launch.LaunchError:
                 raise SystemExit(
-                    f"paceline demo: {name} exited with {process.returncode}; "
-                    f"see {STATE / (name + '.log')}"
-                )
+                    f"paceline demo: {process.name} exited with {process.popen.returncode}; "
+                    f"see {process.log_path}"
+                ) from None
 
     def stop(self) -> None:
         # Reverse start order, one at a time: the services drain before Redis goes away.
-        for _name, process in reversed(self.children):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        for process in reversed(self.children):
+            process.stop(10)
         if self.embedded is not None:
             self.embedded.shutdown()
             self.embedded.server_close()
 
 
 def start_redis(supervisor: Supervisor, port: int) -> str:
-    binary = shutil.which("redis-server")
-    if binary:
-        supervisor.start(
-            "redis",
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(STATE),
-            ],
-            dict(os.environ),
-        )
+    if shutil.which("redis-server"):
+        redis_server = supervisor.started(lambda: launch.start_redis(STATE, port))
         say(f"redis-server on 127.0.0.1:{port}")
-    else:
-        from fakeredis import TcpFakeServer
+        return redis_server.url
+    from fakeredis import TcpFakeServer
 
-        server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        supervisor.embedded = server
-        say(f"no redis-server found: embedded Python Redis server on 127.0.0.1:{port}")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("paceline demo: Redis did not start")
+    embedded = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    threading.Thread(target=embedded.serve_forever, daemon=True).start()
+    supervisor.embedded = embedded
+    say(f"no redis-server found: embedded Python Redis server on 127.0.0.1:{port}")
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        launch.wait_until(redis.Redis.from_url(url).ping, "the embedded Redis server", 10)
+    except launch.LaunchError:
+        raise SystemExit("paceline demo: Redis did not start") from None
+    return url
 
 
 def encryption_key() -> str:
@@ -156,16 +119,13 @@ def encryption_key() -> str:
     return path.read_text().strip()
 
 
-def gunicorn(service: str, module: str, port: int, env: dict[str, str]) -> list[str]:
-    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+def start_service(supervisor: Supervisor, service: str, port: int, env: dict[str, str]) -> str:
+    """``service`` under gunicorn with its production configuration (two workers unless
+    GUNICORN_WORKERS says otherwise); its URL once ``/healthz`` answers."""
     env.setdefault("GUNICORN_WORKERS", "2")
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(STATE / f"prom-{service}")
-    return [
-        str(BIN / "gunicorn"),
-        "--config",
-        f"python:{module}.gunicorn_conf",
-        f"{module}.app:create_app()",
-    ]
+    server = supervisor.started(lambda: launch.start_gunicorn(service, env, STATE, port=port))
+    say(f"{service} on {server.url}")
+    return server.url
 
 
 def connect_demo_athlete(gateway_url: str, password: str) -> str:
@@ -197,7 +157,7 @@ def _accounts(response: Any) -> list[dict[str, Any]]:
 def run_refresher(env: dict[str, str]) -> None:
     say("running one token-refresher pass")
     result = subprocess.run(
-        [str(BIN / "token-refresher")],
+        [str(launch.VENV_BIN / "token-refresher")],
         env=env,
         capture_output=True,
         text=True,
@@ -219,7 +179,7 @@ def subscribe_webhooks(env: dict[str, str], api_url: str) -> None:
     """Ask the sandbox to push activity events to activity-api, as Strava would; the command
     builds the callback URL with its secret path segment (PACELINE_WEBHOOK_PATH_SECRET)."""
     result = subprocess.run(
-        [str(BIN / "paceline"), "webhook", "subscribe"],
+        [str(launch.VENV_BIN / "paceline"), "webhook", "subscribe"],
         env={**env, "PACELINE_PUBLIC_URL": api_url},
         capture_output=True,
         text=True,
@@ -346,7 +306,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        redis_url = start_redis(supervisor, pick_port(args.redis_port))
+        redis_url = start_redis(supervisor, launch.pick_port(args.redis_port))
         password = secrets.token_urlsafe(12)
         from werkzeug.security import generate_password_hash
 
@@ -370,38 +330,33 @@ def main() -> int:
             ),
         }
         if not real_strava:
-            sandbox_port = pick_port(args.sandbox_port)
             client_id, client_secret = "12345", secrets.token_hex(16)
-            supervisor.start(
-                "provider-sandbox",
-                [
-                    str(BIN / "provider-sandbox"),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(sandbox_port),
-                    "--auto-approve",
-                ],
-                {
-                    **os.environ,
-                    "SANDBOX_CLIENT_ID": client_id,
-                    "SANDBOX_CLIENT_SECRET": client_secret,
-                },
+            sandbox_env = {
+                **os.environ,
+                "SANDBOX_CLIENT_ID": client_id,
+                "SANDBOX_CLIENT_SECRET": client_secret,
+            }
+            sandbox = supervisor.started(
+                lambda: launch.start_sandbox(
+                    STATE,
+                    sandbox_env,
+                    port=launch.pick_port(args.sandbox_port),
+                    extra_args=["--auto-approve"],
+                )
             )
-            sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-            wait_http(f"{sandbox_url}/_sandbox/healthz", "provider-sandbox")
+            sandbox_url = sandbox.url
             say(f"provider sandbox (Strava emulator) on {sandbox_url}")
             env.update(
                 PACELINE_STRAVA_BASE_URL=sandbox_url,
                 PACELINE_STRAVA_CLIENT_ID=client_id,
                 PACELINE_STRAVA_CLIENT_SECRET=client_secret,
             )
-        api_port = pick_port(args.api_port)
-        gateway_port = pick_port(args.gateway_port)
+        api_port = launch.pick_port(args.api_port)
+        gateway_port = launch.pick_port(args.gateway_port)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         api_url = f"http://127.0.0.1:{api_port}"
-        api_metrics_port = pick_port(args.api_metrics_port)
-        gateway_metrics_port = pick_port(args.gateway_metrics_port)
+        api_metrics_port = launch.pick_port(args.api_metrics_port)
+        gateway_metrics_port = launch.pick_port(args.gateway_metrics_port)
         # Each service's own external URL (on one host behind an ingress they share one).
         # Webhook events are processed by their own process, as the chart's Deployment does.
         api_env = dict(
@@ -410,26 +365,16 @@ def main() -> int:
             PACELINE_PUBLIC_URL=api_url,
             PACELINE_WEBHOOK_CONSUMER="false",
         )
-        supervisor.start(
-            "activity-api", gunicorn("activity-api", "activity_api", api_port, api_env), api_env
-        )
+        start_service(supervisor, "activity-api", api_port, api_env)
         supervisor.start(
             "webhook-consumer",
-            [str(BIN / "paceline"), "webhook", "consume"],
+            [str(launch.VENV_BIN / "paceline"), "webhook", "consume"],
             dict(env, PACELINE_PUBLIC_URL=api_url),
         )
         gateway_env = dict(
             env, PACELINE_METRICS_PORT=str(gateway_metrics_port), PACELINE_PUBLIC_URL=gateway_url
         )
-        supervisor.start(
-            "auth-gateway",
-            gunicorn("auth-gateway", "auth_gateway", gateway_port, gateway_env),
-            gateway_env,
-        )
-        wait_http(f"{api_url}/healthz", "activity-api")
-        say(f"activity-api on {api_url}")
-        wait_http(f"{gateway_url}/healthz", "auth-gateway")
-        say(f"auth-gateway on {gateway_url}")
+        start_service(supervisor, "auth-gateway", gateway_port, gateway_env)
 
         if not real_strava:
             account = connect_demo_athlete(gateway_url, password)
@@ -441,7 +386,7 @@ def main() -> int:
         if args.monitoring:
             prometheus_url = start_prometheus(
                 supervisor,
-                pick_port(args.prometheus_port),
+                launch.pick_port(args.prometheus_port),
                 {"activity-api": api_metrics_port, "auth-gateway": gateway_metrics_port},
                 password_hash,
             )

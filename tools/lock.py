@@ -46,9 +46,12 @@ def canonical(name: str) -> str:
 
 
 def local_packages(root: Path = ROOT) -> list[Path]:
-    """The project's own packages: the core library, then every service."""
-    services = sorted(path.parent for path in (root / "services").glob("*/pyproject.toml"))
-    return [root / "libs" / "paceline", *services]
+    """The project's own packages: the libraries (the core, the dev harness), then every
+    service."""
+    return [
+        *sorted(path.parent for path in (root / "libs").glob("*/pyproject.toml")),
+        *sorted(path.parent for path in (root / "services").glob("*/pyproject.toml")),
+    ]
 
 
 def pins_from_report(report: Mapping[str, object]) -> dict[str, str]:

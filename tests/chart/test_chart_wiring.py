@@ -95,7 +95,10 @@ def test_config_map_carries_the_shared_settings(render) -> None:
     assert config["PACELINE_STRAVA_BASE_URL"] == "https://www.strava.com"
     assert config["PACELINE_STRAVA_SCOPES"] == "read,activity:read_all"
     assert "PACELINE_PRIMARY_ACCOUNT" not in config
-    assert _config(render("everything"))["PACELINE_PRIMARY_ACCOUNT"] == "1234567"
+    assert "PACELINE_PRIVATE_TOTALS_ACCOUNTS" not in config  # Strava's public totals
+    everything = _config(render("everything"))
+    assert everything["PACELINE_PRIMARY_ACCOUNT"] == "1234567"
+    assert everything["PACELINE_PRIVATE_TOTALS_ACCOUNTS"] == "1234567,7654321"
 
 
 def test_auth_gateway_gets_its_public_url_admin_hash_and_session_secret(render) -> None:

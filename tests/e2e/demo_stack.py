@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fixtures.redis import free_port
+from paceline_dev.launch import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_LINE = re.compile(r"^\s+([A-Za-z -]+?)\s*:\s+(http://\S+)")

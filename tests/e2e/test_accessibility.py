@@ -33,6 +33,25 @@ VARIANTS = [
         ("light", "dark"),
         ("card", "compact"),
     )
+] + [
+    # the chart's variants (the ones above draw the default: weeks of distance)
+    {"sport": sport, "units": "metric", "theme": theme, "layout": "card", **chart}
+    for sport, theme, chart in itertools.product(
+        ("all", "run", "ride", "swim"),
+        ("light", "dark"),
+        (
+            {"chart": "months", "measure": "distance"},
+            {"chart": "weeks", "measure": "time"},
+            {"chart": "months", "measure": "time"},
+            {"chart": "none"},
+        ),
+    )
+]
+
+# theme="auto" follows the page's colour scheme: drawn under both
+AUTO_VARIANTS = [
+    {"sport": "all", "units": "metric", "theme": "auto", "layout": "card"},
+    {"sport": "run", "units": "imperial", "theme": "auto", "layout": "card", "chart": "months"},
 ]
 
 
@@ -103,7 +122,7 @@ def test_every_widget_variant_has_no_accessibility_violations(
         page.goto(demo.urls["widget demo"])
         variants = [
             *VARIANTS,
-            {"sport": "all", "units": "metric", "theme": "auto", "layout": "card"},
+            *AUTO_VARIANTS,
         ]
         page.evaluate(
             """([variants, api]) => {
@@ -164,6 +183,12 @@ def test_widget_links_show_focus(browser: Any, demo: DemoStack) -> None:
     )
     assert outline[0] == "A"
     assert outline[1] == "solid" and outline[2] == "2px", outline  # the widget's own ring
+    # focus order: the activity's link, then the attribution; the chart takes no stop
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "document.querySelector('#widget-default').shadowRoot.activeElement?.textContent"
+    )
+    assert focused == "Powered by Strava"
     page.close()
 
 
@@ -177,7 +202,7 @@ def test_every_card_variant_has_no_accessibility_violations(
         )
         variants = [
             *VARIANTS,
-            {"sport": "all", "units": "metric", "theme": "auto", "layout": "card"},
+            *AUTO_VARIANTS,
         ]
         figures = []
         for variant in variants:
@@ -241,6 +266,14 @@ def test_widget_and_card_format_numbers_for_the_locale(
     english = page.evaluate("document.querySelector('#widget-default').shadowRoot.textContent")
     assert f"{km:.2f} km".replace(".", ",") in german
     assert f"{km:.2f} km" in english
+    # the chart's text alternative too: German decimals, English ones by default
+    labels = page.evaluate(
+        "['#widget-de', '#widget-default'].map(id => document.querySelector(id).shadowRoot"
+        ".querySelector('.chart svg').getAttribute('aria-label'))"
+    )
+    week = next(v for v in summary["history"]["weekly"]["all"]["distance_m"] if v)
+    assert f"{week / 1000:.1f}".replace(".", ",") in labels[0].split(": ")[1].split(", ")
+    assert f"{week / 1000:,.1f}" in labels[1].split(": ")[1].split(", ")
     page.locator("#widget-de").screenshot(path=str(shots / "widget-locale-de.png"))
     page.close()
     card = requests.get(api_url(demo) + "/v1/strava/card.svg?locale=de-DE", timeout=10)

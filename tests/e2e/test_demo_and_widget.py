@@ -7,6 +7,7 @@ states. Screenshots land under the test's output directory.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import shutil
 import time
@@ -149,6 +150,82 @@ def test_widget_shows_the_latest_activity_and_year_to_date(
     )
     assert view == ["View on Strava", summary["latest_activity"]["url"]]
     page.screenshot(path=str(output_dir / "widget-ready.png"), full_page=True)
+    page.close()
+
+
+def add_widget(page: Any, demo: DemoStack, ident: str, **attributes: str) -> None:
+    """A ``<paceline-activity id=ident>`` with ``attributes`` added to the demo page, once ready."""
+    page.evaluate(
+        """([ident, api, attributes]) => {
+            const el = document.createElement('paceline-activity');
+            el.id = ident;
+            el.setAttribute('api', api);
+            for (const [k, v] of Object.entries(attributes)) el.setAttribute(k, v);
+            document.querySelector('main').appendChild(el);
+        }""",
+        [ident, demo.urls["widget demo"].removesuffix("/widget/demo"), attributes],
+    )
+    page.wait_for_function(
+        f"document.querySelector('#{ident}').getAttribute('data-state') === 'ready'",
+        timeout=20_000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("chart", "measure", "field", "per_unit", "unit"),
+    [
+        ("weeks", "distance", "distance_m", 1000, "km"),
+        ("months", "distance", "distance_m", 1000, "km"),
+        ("months", "time", "moving_time_s", 3600, "h"),
+    ],
+)
+def test_widget_chart_draws_the_summarys_series_with_its_text_alternative(
+    browser: Any,
+    demo: DemoStack,
+    output_dir: Path,
+    chart: str,
+    measure: str,
+    field: str,
+    per_unit: int,
+    unit: str,
+) -> None:
+    summary = requests.get(demo.urls["summary JSON"], timeout=10).json()
+    found = summary["history"][f"{chart[:-1]}ly"]
+    series = found["run"][field]
+    first = dt.date.fromisoformat(found[f"{chart[:-1]}_starts"][0])
+    # the browser's en-US dates: "Sep 15, 2025" for a week, "Sep 2025" for a month
+    since = f"{first:%b %Y}" if chart == "months" else f"{first:%b} {first.day}, {first.year}"
+    page = open_widget(browser, demo)
+    add_widget(page, demo, "widget-chart", sport="run", chart=chart, measure=measure)
+    drawn = page.evaluate(
+        "(() => { const svg = document.querySelector('#widget-chart').shadowRoot"
+        ".querySelector('.chart svg'); return [svg.getAttribute('role'),"
+        " svg.getAttribute('aria-label'), [...svg.querySelectorAll('rect')]"
+        ".map(r => [r.getAttribute('class'), +r.getAttribute('height')])]; })()"
+    )
+    role, label, bars = drawn
+    assert role == "img"
+    period = chart[:-1]
+    values = ", ".join("unknown" if v is None else f"{v / per_unit:,.1f}" for v in series)
+    measured = "Moving time" if measure == "time" else "Distance"
+    assert label == (
+        f"{measured} per {period}, last 12 {period}s from {since}, oldest first, in {unit}: "
+        f"{values}"
+    )
+    assert len(bars) == len(series) == 12
+    # unknown periods are outlined, not drawn as zero; the tallest bar is the largest value
+    assert [c == "u" for c, _ in bars] == [v is None for v in series]
+    assert [c == "z" for c, _ in bars] == [v == 0 for v in series]
+    known = [(h, v) for (c, h), v in zip(bars, series, strict=True) if v]
+    assert max(known)[1] == max(v for _, v in known)
+    text = page.evaluate("document.querySelector('#widget-chart').shadowRoot.textContent")
+    streaks = summary["history"]["streaks"]["days"]
+    assert f"Streak: {streaks['current']} day" in text
+    assert f"(longest {streaks['longest']} day" in text
+    assert "even pace; on pace for" in text  # the demo sets a running goal
+    page.locator("#widget-chart").screenshot(
+        path=str(output_dir / f"widget-chart-{chart}-{measure}.png")
+    )
     page.close()
 
 

@@ -2,16 +2,13 @@
 clients, and what a test reads back from them (statuses, JSON log lines, RSS).
 
 Everything binds to loopback on free ports; every process a helper starts is stopped by the
-fixture that owns it, by its own pid.
+fixture that owns it, with its process group (:mod:`paceline_dev.launch` starts them).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,11 +19,9 @@ from typing import Any
 
 import pytest
 import requests
+from paceline_dev.launch import GunicornServer, LaunchError, start_gunicorn
 
-from tests.fixtures.redis import free_port
 from tests.fixtures.sandbox import SandboxHandle
-
-VENV_BIN = Path(sys.executable).parent
 
 
 def service_env(
@@ -64,21 +59,6 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return lines
 
 
-def process_children(parent: int) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == parent and fields[0] != "Z":
-            pids.add(int(entry.name))
-    return pids
-
-
 def rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -90,103 +70,29 @@ def rss_kib(pid: int) -> int:
 
 
 @dataclass
-class Service:
+class Service(GunicornServer):
     """A web service under real gunicorn (the production config module)."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-    workers: int
-    metrics_url: str = ""
-
-    def worker_pids(self) -> set[int]:
-        return process_children(self.process.pid)
 
     def rss_kib(self) -> int:
         """Resident memory of the master and every worker."""
-        return rss_kib(self.process.pid) + sum(rss_kib(pid) for pid in self.worker_pids())
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return rss_kib(self.pid) + sum(rss_kib(pid) for pid in self.worker_pids())
 
     def log_lines(self) -> list[dict[str, Any]]:
         return json_lines(self.log_text())
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_service(
-    service: str,
-    env: dict[str, str],
-    directory: Path,
-    *,
-    workers: int = 2,
-    timeout: float = 40.0,
-    port: int | None = None,
-) -> Service:
-    """``gunicorn --config python:<module>.gunicorn_conf "<module>.app:create_app()"``."""
-    module = service.replace("-", "_")
-    port = port or free_port()
-    metrics_port = free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    env = {
-        **env,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "PACELINE_METRICS_PORT": str(metrics_port),
-        "GUNICORN_WORKERS": str(workers),
-        "PROMETHEUS_MULTIPROC_DIR": str(directory / f"prom-{service}"),
-    }
-    log_path = directory / f"{service}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                str(VENV_BIN / "gunicorn"),
-                "--config",
-                f"python:{module}.gunicorn_conf",
-                f"{module}.app:create_app()",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    handle = Service(
-        service,
-        process,
-        f"http://127.0.0.1:{port}",
-        log_path,
-        workers,
-        f"http://127.0.0.1:{metrics_port}",
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{service} exited at start:\n{handle.log_text()[-3000:]}")
-        try:
-            ready = requests.get(f"{handle.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            ready = False
-        if ready and len(handle.worker_pids()) >= workers:
-            return handle
-        time.sleep(0.1)
-    handle.stop()
-    pytest.fail(f"{service} did not start {workers} workers within {timeout} s")
-
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """Start services under gunicorn (``services("activity-api", env)``); all stopped after."""
+    """Start services under gunicorn (``services("activity-api", env)``, keywords as
+    :func:`paceline_dev.launch.start_gunicorn`'s, two workers unless told); all stopped after."""
     started: list[Service] = []
 
-    def start(service: str, env: dict[str, str], **kwargs: Any) -> Service:
-        handle = start_service(service, env, tmp_path / "services", **kwargs)
+    def start(service: str, env: dict[str, str], *, workers: int = 2, **kwargs: Any) -> Service:
+        try:
+            server = start_gunicorn(service, env, tmp_path / "services", workers=workers, **kwargs)
+        except LaunchError as error:
+            pytest.fail(str(error))
+        handle = Service(**vars(server))
         started.append(handle)
         return handle
 

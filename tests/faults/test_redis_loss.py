@@ -21,11 +21,12 @@ from paceline.clock import SystemClock
 from paceline.mirror import FileMirror
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import load_settings
+from paceline_dev.sandbox import store_issued
 
 from tests.faults.conftest import Recorder
 from tests.faults.stack import Service, Traffic, json_lines, service_env, statuses
 from tests.fixtures.redis import RedisServer, start_redis
-from tests.fixtures.sandbox import SandboxFactory, SandboxHandle, store_issued
+from tests.fixtures.sandbox import SandboxFactory, SandboxHandle
 from tests.integration.refresher.conftest import finish, spawn
 
 pytestmark = pytest.mark.faults

@@ -31,11 +31,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import redis
 import requests
+from paceline_dev.launch import VENV_BIN, free_port
 from werkzeug.security import generate_password_hash
 
 from tests.faults.conftest import Recorder
-from tests.faults.stack import VENV_BIN, Service, service_env
-from tests.fixtures.redis import RedisServer, free_port
+from tests.faults.stack import Service, service_env
+from tests.fixtures.redis import RedisServer
 from tests.fixtures.sandbox import SandboxFactory, SandboxHandle
 
 pytestmark = pytest.mark.faults

@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import pytest
 import requests
+from paceline_dev.launch import free_port
 
 pytestmark = pytest.mark.images
 
@@ -79,12 +79,6 @@ def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     if check and result.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} failed: {result.stderr.strip()}")
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 60.0) -> float:

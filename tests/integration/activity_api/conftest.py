@@ -17,10 +17,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from paceline.clock import ManualClock
 from paceline.runtime import Runtime
+from paceline_dev.sandbox import store_issued
 from werkzeug.serving import make_server
 
 from tests.fixtures.runtime import RuntimeFactory
-from tests.fixtures.sandbox import SandboxFactory, SandboxHandle, store_issued
+from tests.fixtures.sandbox import SandboxFactory, SandboxHandle
 
 VERIFY_TOKEN = "verify-token-for-tests"
 SUBSCRIPTION_ID = 4711

@@ -3,6 +3,7 @@ the summary, and attacked with hostile names and parameters."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 
@@ -159,6 +160,8 @@ def test_nothing_cached_is_a_503_card_with_retry_after(harness: Harness) -> None
         ("units=furlongs", "units"),
         ("theme=%3Cscript%3E", "theme"),
         ("layout=huge", "layout"),
+        ("chart=years", "chart"),
+        ("measure=calories", "measure"),
         ("locale=en;DROP", "locale"),
         ("locale=" + "a" * 200, "locale"),
     ],
@@ -217,12 +220,25 @@ def test_summary_and_card_carry_weekly_history_streaks_and_goal_pacing(
     desc = root.find(f"{SVG}desc")
     assert desc is not None
     said = desc.text or ""
-    assert "Distance per week, last 12 weeks, oldest first, in km:" in said
+    first = dt.date.fromisoformat(weekly["week_starts"][0])
+    since = f"from {first:%b} {first.day}, {first.year}"
+    assert f"Distance per week, last 12 weeks {since}, oldest first, in km:" in said
     assert "even pace; on pace for" in said and "Streak:" in said
     km = [f"{v / 1000:g}" for v in weekly["run"]["distance_m"] if v]
     assert all(value in said for value in km)
     shown = " ".join(texts(root))
     assert "LAST 12 WEEKS (km)" in shown and "even pace" in shown
+
+    monthly = body["history"]["monthly"]
+    assert sum(monthly["run"]["distance_m"]) == pytest.approx(sum(weekly["run"]["distance_m"]))
+    card = harness.client.get(f"/v1/strava/athletes/{account}/card.svg?sport=run&chart=months")
+    root = assert_inert(card.data)
+    said = (root.findtext(f"{SVG}desc") or "").split("Distance per month")[1]
+    first = dt.date.fromisoformat(monthly["month_starts"][0])
+    assert said.startswith(f", last 12 months from {first:%b %Y}, oldest first, in km:")
+    km = [f"{v / 1000:g}" for v in monthly["run"]["distance_m"] if v]
+    assert km and all(value in said for value in km)
+    assert "LAST 12 MONTHS (km)" in " ".join(texts(root))
 
 
 def test_locale_formats_numbers_and_dates(harness: Harness) -> None:

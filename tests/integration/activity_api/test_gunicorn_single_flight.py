@@ -5,102 +5,59 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
+from paceline_dev.launch import GunicornServer, LaunchError, free_port
+from paceline_dev.launch import start_gunicorn as launch_gunicorn
 
-from tests.fixtures.redis import RedisServer, free_port
+from tests.fixtures.redis import RedisServer
 from tests.integration.activity_api.conftest import HarnessFactory, make_athlete
-
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def worker_pids(master: int) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-            pids.add(int(entry.name))
-    return pids
 
 
 @pytest.fixture
-def gunicorn_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+def gunicorn_env(redis_server: RedisServer) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PACELINE_", "GUNICORN_"))}
     env.update(
         {
             "PACELINE_REDIS_URL": redis_server.url,
             "PACELINE_LOG_LEVEL": "WARNING",
             "PACELINE_METRICS_PORT": str(free_port()),
-            "GUNICORN_WORKERS": "4",
             "GUNICORN_ACCESS_LOG": "0",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
         }
     )
     return env
 
 
-@pytest.fixture
-def start_gunicorn(tmp_path: Path) -> Iterator[object]:
-    processes: list[subprocess.Popen[bytes]] = []
+StartGunicorn = Callable[[dict[str, str]], GunicornServer]
 
-    def start(env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
-        port = free_port()
-        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
-        log = (tmp_path / "gunicorn.log").open("wb")
-        process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "--config",
-                "python:activity_api.gunicorn_conf",
-                "activity_api.app:create_app()",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()[-2000:]
-            try:
-                ready = requests.get(f"{url}/readyz", timeout=1).status_code == 200
-            except requests.RequestException:
-                ready = False
-            if ready and len(worker_pids(process.pid)) == 4:
-                return url, process
-            time.sleep(0.1)
-        pytest.fail("gunicorn did not start four ready workers within 30 s")
+
+@pytest.fixture
+def start_gunicorn(tmp_path: Path) -> Iterator[StartGunicorn]:
+    """activity-api under gunicorn, ready once ``/readyz`` answers and four workers run."""
+    servers: list[GunicornServer] = []
+
+    def start(env: dict[str, str]) -> GunicornServer:
+        try:
+            server = launch_gunicorn("activity-api", env, tmp_path, workers=4, ready_path="/readyz")
+        except LaunchError as error:
+            pytest.fail(str(error))
+        servers.append(server)
+        return server
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    for server in servers:
+        server.stop()
 
 
 def test_fifty_concurrent_misses_across_four_workers_build_once(
     harness_factory: HarnessFactory,
     gunicorn_env: dict[str, str],
-    start_gunicorn: object,
+    start_gunicorn: StartGunicorn,
     tmp_path: Path,
 ) -> None:
     h = harness_factory()
@@ -112,7 +69,8 @@ def test_fifty_concurrent_misses_across_four_workers_build_once(
         "PACELINE_STRAVA_CLIENT_ID": h.sandbox.client_id,
         "PACELINE_STRAVA_CLIENT_SECRET": h.sandbox.client_secret,
     }
-    url, process = start_gunicorn(env)  # type: ignore[operator]
+    server = start_gunicorn(env)
+    url = server.url
 
     barrier = threading.Barrier(50)
 
@@ -134,11 +92,11 @@ def test_fifty_concurrent_misses_across_four_workers_build_once(
     # Several worker processes served summaries (each wrote its own metric file).
     served_by = {
         match.group(1)
-        for path in (tmp_path / "prom").iterdir()
+        for path in (tmp_path / "prom-activity-api").iterdir()
         if (match := re.match(r"counter_(\d+)\.db", path.name))
     }
     assert len(served_by) >= 2, served_by
-    assert str(process.pid) not in served_by  # the master imports the app but serves nothing
+    assert str(server.pid) not in served_by  # the master imports the app but serves nothing
     assert requests.get(f"{url}/metrics", timeout=5).status_code == 404
     metrics_url = f"http://127.0.0.1:{env['PACELINE_METRICS_PORT']}/metrics"
     metrics = requests.get(metrics_url, timeout=5).text
@@ -150,7 +108,7 @@ def test_fifty_concurrent_misses_across_four_workers_build_once(
 def test_workers_replaced_after_max_requests_drop_no_request(
     harness_factory: HarnessFactory,
     gunicorn_env: dict[str, str],
-    start_gunicorn: object,
+    start_gunicorn: StartGunicorn,
     tmp_path: Path,
 ) -> None:
     """Each worker is replaced after about 25 requests while four clients keep reading: every
@@ -166,8 +124,9 @@ def test_workers_replaced_after_max_requests_drop_no_request(
         "GUNICORN_MAX_REQUESTS": "25",
         "GUNICORN_MAX_REQUESTS_JITTER": "5",
     }
-    url, process = start_gunicorn(env)  # type: ignore[operator]
-    first_workers = worker_pids(process.pid)
+    server = start_gunicorn(env)
+    url = server.url
+    first_workers = server.worker_pids()
 
     def read(_: int) -> list[tuple[int, int]]:
         with requests.Session() as session:
@@ -178,6 +137,6 @@ def test_workers_replaced_after_max_requests_drop_no_request(
         answers = [answer for batch in pool.map(read, range(4)) for answer in batch]
 
     assert answers == [(200, int(account))] * 400
-    log = (tmp_path / "gunicorn.log").read_text()
+    log = server.log_text()
     assert log.count("Autorestarting worker after current request") >= 8, log[-2000:]
-    assert worker_pids(process.pid).isdisjoint(first_workers)
+    assert server.worker_pids().isdisjoint(first_workers)

@@ -8,8 +8,8 @@ import pytest
 from activity_api.app import create_app, stop_background
 from paceline.redis_client import connect
 from paceline.runtime import build_runtime
+from paceline_dev.launch import free_port as pick_free_port
 
-from tests.fixtures.redis import free_port as pick_free_port
 from tests.integration.activity_api.conftest import Harness, make_athlete
 
 

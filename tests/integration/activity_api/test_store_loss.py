@@ -16,7 +16,7 @@ import pytest
 from activity_api.app import create_app, stop_background
 from flask import Flask
 from paceline.clock import SystemClock
-from paceline.connect import store_tokens
+from paceline.credential_intake import store_tokens
 from paceline.mirror import FileMirror
 from paceline.oauth import TokenResponse
 from paceline.runtime import Runtime, build_runtime

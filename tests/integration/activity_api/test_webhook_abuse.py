@@ -11,7 +11,7 @@ from typing import Any
 import requests
 from activity_api.callback import callback_path
 from activity_api.cli import cmd_subscribe
-from activity_api.consumer import DUE
+from activity_api.dirty_accounts import DUE
 from activity_api.events import (
     STREAM,
     STREAM_BOUND_BYTES,
@@ -132,12 +132,12 @@ def test_a_forged_delete_hides_at_once_and_the_activity_is_back_within_one_rebui
     latest = h.client.get(path).get_json()["latest_activity"]
     forged = WebhookEvent("activity", "delete", latest["id"], int(account), SUBSCRIPTION_ID)
 
-    assert h.consumer.accept(forged) == "marked"  # taken from the queue: hidden at once
+    assert h.consumer.intake.accept(forged) == "marked"  # taken from the queue: hidden at once
     hidden = h.client.get(path).get_json()
     assert hidden["latest_activity"]["id"] != latest["id"]
 
     calls = h.total_api_calls()
-    assert h.consumer.work_due() == 1  # one rebuild from Strava
+    assert h.consumer.account_work.work_due() == 1  # one rebuild from Strava
     back = h.client.get(path).get_json()
     assert back["latest_activity"]["id"] == latest["id"]
     assert h.total_api_calls() - calls <= 4

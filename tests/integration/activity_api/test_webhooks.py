@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
-import requests
 from activity_api.cli import cmd_subscribe
-from activity_api.consumer import DUE, WebhookConsumer, dirty_key
+from activity_api.consumer import WebhookConsumer
+from activity_api.dirty_accounts import DUE, dirty_key
 from activity_api.events import GROUP, STREAM, SUBSCRIPTION_KEY
 from paceline import keys
 from paceline.cache import summary_key
@@ -22,6 +22,7 @@ from tests.integration.activity_api.conftest import (
     event,
     make_athlete,
 )
+from tests.integration.activity_api.test_revocation import revoke_at_strava
 
 
 def test_subscription_validation_echoes_the_challenge(harness: Harness) -> None:
@@ -134,14 +135,7 @@ def test_a_revoked_grant_deletes_the_credential_and_cached_data(harness: Harness
         assert harness.client.get(f"/v1/strava/athletes/{who}/summary").status_code == 200
     assert harness.runtime.redis.exists(summary_key("strava", account))
     # The athlete revokes the app at Strava: both of its tokens stop working.
-    credential = harness.runtime.store.get("strava", account)
-    assert credential is not None
-    revoked = requests.post(
-        f"{harness.sandbox.url}/oauth/deauthorize",
-        headers={"Authorization": f"Bearer {credential.access_token}"},
-        timeout=5,
-    )
-    assert revoked.status_code == 200
+    revoke_at_strava(harness, account)
 
     response = harness.client.post(
         "/webhooks/strava",

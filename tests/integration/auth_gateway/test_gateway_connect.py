@@ -12,7 +12,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from auth_gateway.authorization import BINDING_COOKIE, state_key
+from auth_gateway.oauth_flow import BINDING_COOKIE, state_key
 from paceline.clock import ManualClock
 
 from tests.integration.auth_gateway.gateway import (
@@ -387,9 +387,9 @@ def test_unknown_provider_is_a_clear_404(gateway: Gateway, path: str) -> None:
 def test_open_signup_cannot_fill_redis_with_pending_states(
     gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from auth_gateway import authorization
+    from auth_gateway import oauth_flow
 
-    monkeypatch.setattr(authorization, "PENDING_STATES_MAX", 20)
+    monkeypatch.setattr(oauth_flow, "PENDING_STATES_MAX", 20)
     clock = ManualClock(time.time())
     gateway = gateway_factory(open_signup=True, clock=clock)
     statuses = [gateway.get(f"{PREFIX}/connect/strava", admin=False).status_code for _ in range(50)]
@@ -397,5 +397,5 @@ def test_open_signup_cannot_fill_redis_with_pending_states(
     redis = gateway.runtime.redis
     assert len(redis.keys("paceline:oauth-state:*")) == 20
     # Once the pending ones expire, connecting works again.
-    clock.advance(authorization.STATE_TTL_SECONDS + 1)
+    clock.advance(oauth_flow.STATE_TTL_SECONDS + 1)
     assert gateway.get(f"{PREFIX}/connect/strava", admin=False).status_code == 302

@@ -5,7 +5,7 @@ configured number of trusted proxies."""
 
 from __future__ import annotations
 
-import auth_gateway.auth as auth_module
+import auth_gateway.admin_login as admin_login
 import pytest
 from paceline.clock import ManualClock
 from prometheus_client import REGISTRY
@@ -21,13 +21,13 @@ WRONG = basic("admin", "not the password")
 def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every password-hash check the gateway runs (the scrypt an attacker would make us pay)."""
     calls: list[str] = []
-    real = auth_module.check_password_hash
+    real = admin_login.check_password_hash
 
     def counted(pwhash: str, password: str) -> bool:
         calls.append(pwhash.split("$")[0])
         return real(pwhash, password)
 
-    monkeypatch.setattr(auth_module, "check_password_hash", counted)
+    monkeypatch.setattr(admin_login, "check_password_hash", counted)
     return calls
 
 

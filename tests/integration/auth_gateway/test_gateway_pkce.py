@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from auth_gateway.authorization import state_key
+from auth_gateway.oauth_flow import state_key
 
 from tests.fixtures.sandbox import SandboxHandle
 from tests.integration.auth_gateway.gateway import Gateway, GatewayFactory, query

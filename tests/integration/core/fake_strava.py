@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from paceline_dev.launch import HttpDouble
 from werkzeug.wrappers import Request, Response
 
 STRAVA_BAD_REFRESH = {
@@ -48,12 +48,7 @@ class Scripted:
     raw: bool = False  # body is sent as-is (for malformed bodies)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
-class FakeStrava:
+class FakeStrava(HttpDouble):
     def __init__(
         self,
         *,
@@ -70,7 +65,6 @@ class FakeStrava:
         self.requests: list[Recorded] = []
         self.scripted: list[Scripted] = []
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
 
     # --- scripting -----------------------------------------------------------------------------
     def accept_refresh_token(self, token: str) -> None:
@@ -175,27 +169,6 @@ class FakeStrava:
                 "expires_in": 21600,
             }
         )
-
-    # --- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> FakeStrava:
-        self._server = make_server(
-            "127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler
-        )
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_port}"
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

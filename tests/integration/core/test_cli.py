@@ -276,7 +276,7 @@ def test_every_bad_config_is_one_line_naming_a_variable(
 
 
 def test_unreachable_redis_is_one_line_and_exit_1(cli: Cli) -> None:
-    from tests.fixtures.redis import free_port
+    from paceline_dev.launch import free_port
 
     code, _, err = cli("status", PACELINE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     assert code == 1

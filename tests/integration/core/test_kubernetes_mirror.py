@@ -111,12 +111,11 @@ def test_two_mirrors_writing_in_parallel_lose_nothing(secret: KubeApiDouble) -> 
     assert len(secret.decoded(NS, NAME)) == 30
 
 
-def test_endless_conflicts_give_up_with_a_mirror_error(
-    secret: KubeApiDouble, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("paceline.mirror.time.sleep", lambda _: None)
+def test_endless_conflicts_give_up_with_a_mirror_error(secret: KubeApiDouble) -> None:
     secret.inject_concurrent_write("other.1", b"{}", times=100)
-    mirror = KubernetesSecretMirror(NAME, NS, api=secret.core_v1(), conflict_retries=3)
+    mirror = KubernetesSecretMirror(
+        NAME, NS, api=secret.core_v1(), conflict_retries=3, sleep=lambda _: None
+    )
     with pytest.raises(MirrorError) as caught:
         mirror.put(cred())
     assert "conflict" in str(caught.value)

@@ -18,7 +18,7 @@ import pytest
 import redis
 import requests
 from paceline.clock import ManualClock
-from paceline.connect import ImportFailed, import_refresh_token
+from paceline.credential_intake import ImportFailed, import_refresh_token
 from paceline.oauth import OAuthClient, pkce_pair
 from paceline.providers import Provider, ProviderRegistry
 from paceline.runtime import build_runtime
@@ -217,7 +217,7 @@ def test_timeout_is_transient(fake_strava: FakeStrava) -> None:
 
 
 def test_connection_refused_is_transient(fake_strava: FakeStrava) -> None:
-    from tests.fixtures.redis import free_port
+    from paceline_dev.launch import free_port
 
     dead = OAuthClient(strava_at(f"http://127.0.0.1:{free_port()}", fake_strava))
     with pytest.raises(TransientError):

@@ -66,7 +66,7 @@ def test_password_comes_from_settings(redis_server: RedisServer, password_protec
 
 
 def test_unreachable_redis_fails_fast_with_a_connection_error(redis_server: RedisServer) -> None:
-    from tests.fixtures.redis import free_port
+    from paceline_dev.launch import free_port
 
     client = connect(f"redis://127.0.0.1:{free_port()}/0", timeout=1.0)
     with pytest.raises(redis.ConnectionError):

@@ -13,9 +13,8 @@ from paceline.runstatus import RunStatus, record_refresh, write_run_status
 from paceline.runtime import Runtime, build_runtime
 from paceline.settings import load_settings
 from paceline.web.app import MAX_REQUEST_BYTES, create_base_app, runtime_of
+from paceline_dev.launch import free_port
 from prometheus_client.parser import text_string_to_metric_families
-
-from tests.fixtures.redis import free_port
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 
 from paceline.runstatus import read_run_status
+from paceline_dev.launch import free_port
 
-from tests.fixtures.redis import free_port
 from tests.integration.refresher.conftest import StravaSetup, finish, scrape_metrics, spawn
 
 

@@ -11,8 +11,8 @@ from paceline import refresh
 from paceline.credential import CredentialState
 from paceline.refresh import Backoff, backoff_key, inflight_key
 from paceline.runstatus import read_run_status, refresh_totals
+from paceline_dev.launch import free_port
 
-from tests.fixtures.redis import free_port
 from tests.integration.refresher.conftest import StravaSetup, run_cli
 
 TRANSIENT_FAULTS: dict[str, dict[str, Any]] = {

@@ -52,10 +52,13 @@ def test_a_redis_hiccup_at_save_time_does_not_lose_the_answer(
         return real_save(self, *args, **kwargs)
 
     monkeypatch.setattr(TokenStore, "save", flaky_save)
+    waits: list[float] = []
+    runtime.sleep = waits.append  # the retry policy's waits, recorded instead of slept
 
     outcome = refresh_credential(runtime, "strava", due.account_id)
 
     assert outcome.result is RefreshResult.REFRESHED
+    assert waits == [0.05, 0.1], "two hiccups: the first two waits of SAVE_RETRY_DELAYS"
     saved = runtime.store.get("strava", due.account_id)
     assert saved is not None and saved.version == due.version + 1
     assert setup.sandbox.refresh_token_valid(saved.refresh_token)

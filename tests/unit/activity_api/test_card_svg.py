@@ -80,3 +80,48 @@ def test_stale_card_says_so() -> None:
 def test_unavailable_card_parses_and_says_why() -> None:
     root = SafeET.fromstring(unavailable_card(CardOptions(), "Please check back later."))
     assert "unavailable" in " ".join(n.text or "" for n in root.iter(f"{SVG}text"))
+
+
+HISTORY = {
+    "weekly": {"run": {"distance_m": [None] * 10 + [0.0, 12345.0], "moving_time_s": [0] * 12}},
+    "monthly": {
+        "month_starts": [f"2025-{m:02d}-01" for m in range(4, 13)] + ["2026-01-01"],
+        "run": {"distance_m": [None] * 11 + [12345.0], "moving_time_s": [None] * 11 + [5400]},
+    },
+    "streaks": {"days": {"current": 1, "longest": 4}, "weeks": {"current": 2, "longest": 2}},
+}
+
+
+def draw_history(**options: str) -> tuple[str, list[Any]]:
+    """The card's ``desc`` and its chart's rectangles (bars, ticks, unknown outlines)."""
+    shown = {**view("x"), "history": HISTORY}
+    root = SafeET.fromstring(render_card(shown, CardOptions(sport="run", **options), False, "c1"))
+    desc = root.find(f"{SVG}desc")
+    rects = [r for r in root.iter(f"{SVG}rect") if r.get("class") in {"ac", "ln", "un"}]
+    return (desc.text or "") if desc is not None else "", rects
+
+
+def test_weekly_chart_reads_out_unknown_weeks_as_unknown_and_draws_them_dashed() -> None:
+    said, rects = draw_history()
+    assert (
+        "Distance per week, last 12 weeks, oldest first, in km: "
+        + ", ".join(["unknown"] * 10 + ["0", "12.3"])
+        in said
+    )
+    assert [r.get("class") for r in rects].count("un") == 10
+    assert "Streak: 1 day (longest 4 days), 2 weeks (longest 2 weeks)" in said
+
+
+def test_monthly_chart_and_moving_time_follow_the_options() -> None:
+    said, rects = draw_history(chart="months")
+    assert "Distance per month, last 12 months from Apr 2025, oldest first, in km: " in said
+    assert [r.get("class") for r in rects].count("un") == 11
+    said, _ = draw_history(chart="months", measure="time", units="imperial", locale="de")
+    assert "Moving time per month, last 12 months from Apr. 2025, oldest first, in h: " in said
+    assert "in h: " + ", ".join(["unknown"] * 11 + ["1,5"]) + ". Streak:" in said
+
+
+def test_chart_none_draws_and_reads_no_chart() -> None:
+    said, rects = draw_history(chart="none")
+    assert " per week" not in said and " per month" not in said and "Streak:" in said
+    assert [r.get("class") for r in rects].count("un") == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from activity_api.consumer import DirtyWork
+from activity_api.dirty_accounts import DirtyWork
 from activity_api.events import InvalidEvent, WebhookEvent, parse_event
 
 
@@ -103,3 +103,50 @@ def test_an_event_without_updates_has_none() -> None:
     body = event()
     body.pop("updates", None)
     assert parse_event(body).updates == {}
+
+
+def test_outcomes_are_stored_and_exported_under_the_same_names_as_before() -> None:
+    """The counts in Redis and the metric's labels outlive a deploy: the enums keep the
+    strings dashboards and alerts already use."""
+    import fakeredis
+    from activity_api.events import EventKind
+    from activity_api.webhook_outcomes import INVALID, Outcome, outcome_totals, record_outcome
+
+    client = fakeredis.FakeRedis()
+    record_outcome(client, EventKind.ACTIVITY_CREATE, Outcome.REFRESHED, 3)
+    record_outcome(client, INVALID, Outcome.DROPPED)
+    assert client.hgetall("paceline:webhook-outcomes:strava") == {
+        b"activity.create|refreshed": b"3",
+        b"invalid|dropped": b"1",
+    }
+    assert outcome_totals(client) == {
+        ("activity.create", "refreshed"): 3,
+        ("invalid", "dropped"): 1,
+    }
+    assert {o.value for o in Outcome} - {"marked"} == {
+        "refreshed",
+        "deauthorized",
+        "rejected_unconfirmed",
+        "rejected",
+        "ignored",
+        "not_cached",
+        "not_served",
+        "retry",
+        "dropped",
+    }
+    with pytest.raises(ValueError):  # counted when the account's work ends, not when marked
+        record_outcome(client, EventKind.ACTIVITY_CREATE, Outcome.MARKED)
+
+
+def test_stream_entries_keep_their_type_strings() -> None:
+    parsed = parse_event(event(aspect_type="delete"))
+    assert parsed.to_fields()["type"] == "activity.delete"
+    assert (
+        WebhookEvent.from_fields(
+            {
+                b"type": b"activity.delete",
+                **{k.encode(): v.encode() for k, v in parsed.to_fields().items() if k != "type"},
+            }
+        )
+        == parsed
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import auth_gateway.auth as auth_module
+import auth_gateway.admin_login as admin_login
 import pytest
 from flask import Flask
 from paceline.settings import ConfigError
@@ -140,7 +140,7 @@ def test_comparisons_are_constant_time(app: Flask, monkeypatch: pytest.MonkeyPat
     """The name goes through hmac.compare_digest, and a wrong name still costs a hash check."""
     compared: list[bytes] = []
     hashed: list[str] = []
-    real_compare, real_check = auth_module.hmac.compare_digest, auth_module.check_password_hash
+    real_compare, real_check = admin_login.hmac.compare_digest, admin_login.check_password_hash
 
     def compare(a: bytes, b: bytes) -> bool:
         compared.append(a)
@@ -150,8 +150,8 @@ def test_comparisons_are_constant_time(app: Flask, monkeypatch: pytest.MonkeyPat
         hashed.append(pwhash.split("$")[0])
         return real_check(pwhash, password)
 
-    monkeypatch.setattr(auth_module.hmac, "compare_digest", compare)
-    monkeypatch.setattr(auth_module, "check_password_hash", check)
+    monkeypatch.setattr(admin_login.hmac, "compare_digest", compare)
+    monkeypatch.setattr(admin_login, "check_password_hash", check)
     client = app.test_client()
     assert client.get(PAGE, headers=basic("intruder", "guess")).status_code == 401
     assert client.get(PAGE, headers=basic("admin", "guess")).status_code == 401

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from auth_gateway.authorization import (
+from auth_gateway.oauth_flow import (
     AuthorizationRejected,
     BrowserBinding,
     allowed_accounts,
@@ -90,7 +90,7 @@ def test_binding_cookie_signed_with_another_key_is_forged() -> None:
 
 
 def test_only_stravas_authorization_code_invalid_is_worth_a_retry() -> None:
-    from auth_gateway.authorization import code_not_ready
+    from auth_gateway.oauth_flow import code_not_ready
     from paceline.upstream import ApplicationRejected, PermanentError, TransientError
 
     assert code_not_ready(PermanentError("x", reason="AuthorizationCode:code:invalid"))

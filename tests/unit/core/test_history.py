@@ -1,4 +1,4 @@
-"""Weekly history, streaks and goal pacing, with an injected date (no clock)."""
+"""Weekly and monthly history, streaks and goal pacing, with an injected date (no clock)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from paceline.history import goal_pacing, streaks, weekly
+from paceline.history import goal_pacing, history, monthly, streaks, weekly
 
 TODAY = dt.date(2026, 3, 11)  # a Wednesday; its week starts on Monday 9 March
 
@@ -48,6 +48,60 @@ def test_weeks_before_what_was_fetched_are_unknown_not_zero() -> None:
     assert chart["run"]["distance_m"][:8] == [None] * 8
     assert chart["run"]["distance_m"][8] == 10000.0
     assert chart["known_since"] == "2026-02-20"
+
+
+def test_months_sum_per_calendar_month_across_the_year_end() -> None:
+    activities = [
+        run("2026-03-11"),
+        run("2026-03-01", km=5, minutes=25),  # first day of this month
+        run("2026-02-28", km=40, minutes=90, sport="Ride"),  # last day of February
+        run("2026-01-01", km=3),  # first day of the year
+        run("2025-12-31", km=7),  # last day of the year before
+        run("2025-04-30", km=2),  # the oldest of the twelve months, its last day
+        run("2025-03-31", km=99),  # a month too old to be shown
+    ]
+    chart = monthly(activities, TODAY, known_since=None)
+    assert chart["month_starts"][0] == "2025-04-01"
+    assert chart["month_starts"][-1] == "2026-03-01"
+    assert chart["month_starts"][-4:-1] == ["2025-12-01", "2026-01-01", "2026-02-01"]
+    assert len(chart["month_starts"]) == 12
+    assert chart["run"]["distance_m"][-1] == 15000.0
+    assert chart["run"]["moving_time_s"][-1] == 75 * 60
+    assert chart["ride"]["distance_m"][-2] == 40000.0 and chart["run"]["distance_m"][-2] == 0
+    assert chart["run"]["distance_m"][-3] == 3000.0
+    assert chart["run"]["distance_m"][-4] == 7000.0
+    assert chart["run"]["distance_m"][0] == 2000.0
+    assert sum(chart["all"]["distance_m"]) == 67000.0
+    assert chart["swim"]["distance_m"] == [0] * 12
+
+
+def test_twelve_months_from_january_reach_back_into_the_year_before() -> None:
+    chart = monthly([run("2026-01-31")], dt.date(2026, 1, 31), known_since=None)
+    assert chart["month_starts"][0] == "2025-02-01"
+    assert chart["month_starts"][-1] == "2026-01-01"
+    assert chart["all"]["distance_m"][-1] == 10000.0
+    december = monthly([run("2025-12-31")], dt.date(2025, 12, 31), known_since=None)
+    assert december["month_starts"][0] == "2025-01-01"
+    assert december["all"]["distance_m"][-1] == 10000.0
+
+
+def test_months_before_what_was_fetched_are_unknown_not_zero() -> None:
+    since = dt.date(2025, 11, 30)  # the last day of November: November is partly known
+    chart = monthly([run("2026-03-10"), run("2025-11-30")], TODAY, since)
+    assert chart["month_starts"].index("2025-11-01") == 7
+    assert chart["run"]["distance_m"][:7] == [None] * 7
+    assert chart["run"]["moving_time_s"][:7] == [None] * 7
+    assert chart["run"]["distance_m"][7:] == [10000.0, 0, 0, 0, 10000.0]
+    assert chart["known_since"] == "2025-11-30"
+    # from the first of a month on, the month before is unknown
+    later = monthly([run("2025-12-01")], TODAY, dt.date(2025, 12, 1))
+    assert later["all"]["distance_m"][7] is None and later["all"]["distance_m"][8] == 10000.0
+
+
+def test_history_holds_weeks_months_and_streaks() -> None:
+    found = history([run("2026-03-10")], TODAY, None)
+    assert set(found) == {"weekly", "monthly", "streaks"}
+    assert found["monthly"]["all"]["distance_m"][-1] == found["weekly"]["all"]["distance_m"][-1]
 
 
 def test_day_streak_is_current_until_a_day_is_missed() -> None:

@@ -286,3 +286,44 @@ def test_a_hidden_start_time_is_the_local_day_at_midnight_plus_one_second(
         assert body["start_date_local"] == "2026-03-01T00:00:01Z"
     assert listed[shown["id"]]["start_date"] == "2026-03-02T02:00:00Z"
     assert listed[shown["id"]]["start_date_local"] == "2026-03-01T18:00:00Z"
+
+
+def test_year_totals_sum_every_visibility_by_local_day_while_stats_count_public_ones(
+    sandbox_app: Flask,
+) -> None:
+    client = sandbox_app.test_client()
+    client.post("/_sandbox/clock", json={"set_epoch": 1_750_000_000, "freeze": True})  # 2025
+    athlete = client.post("/_sandbox/athletes", json={"firstname": "Year", "lastname": "Y"}).json
+    aid = athlete["id"]
+    new_year = 1_735_689_600  # 2025-01-01T00:00:00Z
+
+    def add(**fields: Any) -> None:
+        response = client.post(f"/_sandbox/athletes/{aid}/activities", json=fields)
+        assert response.status_code == 201, response.json
+
+    add(sport_type="Run", distance=10000, moving_time=3000, start_date=new_year + 86400)
+    add(sport_type="Run", distance=5000, moving_time=1500, visibility="only_me",
+        start_date=new_year + 2 * 86400)  # fmt: skip
+    add(sport_type="Ride", distance=30000, moving_time=4000, total_elevation_gain=300,
+        visibility="followers_only", start_date=new_year + 3 * 86400)  # fmt: skip
+    # 2024-12-31T23:30Z is already 2025 in Paris (+1 h); 2025-01-01T00:30Z is still 2024 in
+    # New York (-5 h): each counts in the year of its local day.
+    add(sport_type="Swim", distance=1000, moving_time=1200, utc_offset=3600,
+        start_date=new_year - 1800)  # fmt: skip
+    add(sport_type="Swim", distance=2000, moving_time=2400, utc_offset=-18000,
+        start_date=new_year + 1800)  # fmt: skip
+
+    sums = client.get(f"/_sandbox/athletes/{aid}/year-totals").json
+    stats = get(client, f"/athletes/{aid}/stats", token(client, athlete_id=aid)).json
+
+    assert sums["year"] == 2025
+    assert (sums["run"]["count"], sums["run"]["distance"], sums["run"]["moving_time"]) == (
+        2,
+        15000.0,
+        4500,
+    )
+    assert (sums["ride"]["count"], sums["ride"]["elevation_gain"]) == (1, 300.0)
+    assert (sums["swim"]["count"], sums["swim"]["distance"]) == (1, 1000.0)
+    assert stats["ytd_run_totals"]["count"] == 1  # Strava's: public ones only
+    assert stats["ytd_ride_totals"]["count"] == 0
+    assert client.get("/_sandbox/athletes/999999/year-totals").status_code == 404

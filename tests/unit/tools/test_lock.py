@@ -85,6 +85,7 @@ def test_every_project_package_is_resolved() -> None:
     names = [path.relative_to(REPO).as_posix() for path in lock.local_packages(REPO)]
     assert names == [
         "libs/paceline",
+        "libs/paceline-dev",
         "services/activity-api",
         "services/auth-gateway",
         "services/provider-sandbox",

@@ -15,17 +15,16 @@ from typing import TypeAlias
 import redis
 
 from paceline import keys
-from paceline.connect import ImportFailed, import_refresh_token
 from paceline.credential import Credential
+from paceline.credential_intake import ImportFailed, import_refresh_token
 from paceline.crypto import TokenDecryptError, split_keys
 from paceline.keys import InvalidIdentifier
 from paceline.lock import LockBusy
-from paceline.log import setup_logging
 from paceline.mirror import MirrorError
 from paceline.privacy import privacy_text
 from paceline.providers import UnknownProvider
-from paceline.runtime import Runtime, build_runtime
-from paceline.settings import ConfigError, load_settings
+from paceline.runtime import Runtime, service_runtime
+from paceline.settings import ConfigError
 from paceline.store import VersionConflict
 
 Command = Callable[[argparse.Namespace, Runtime], int]
@@ -159,6 +158,16 @@ def cmd_import(args: argparse.Namespace, runtime: Runtime) -> int:
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
+def add_command(
+    sub: Subcommands, name: str, handler: Command, summary: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """One ``paceline`` subcommand answered by ``handler`` (``summary`` for ``--help``); its
+    parser, for the arguments."""
+    parser = sub.add_parser(name, help=summary, description=description)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser(
     extra: Sequence[Callable[[Subcommands], None]] = (),
 ) -> argparse.ArgumentParser:
@@ -167,27 +176,28 @@ def build_parser(
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    status = sub.add_parser("status", help="list connected accounts and their token health")
+    status = add_command(
+        sub, "status", cmd_status, "list connected accounts and their token health"
+    )
     status.add_argument("--provider", help="only this provider")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=cmd_status)
-
-    reencrypt = sub.add_parser(
+    add_command(
+        sub,
         "reencrypt",
-        help="write every credential again, sealed with the first PACELINE_ENCRYPTION_KEY",
-        description="After putting a new key first in PACELINE_ENCRYPTION_KEY (new,old), run "
-        "this once; then the old key can be dropped.",
+        cmd_reencrypt,
+        "write every credential again, sealed with the first PACELINE_ENCRYPTION_KEY",
+        "After putting a new key first in PACELINE_ENCRYPTION_KEY (new,old), run this once; "
+        "then the old key can be dropped.",
     )
-    reencrypt.set_defaults(handler=cmd_reencrypt)
-
-    imp = sub.add_parser(
+    imp = add_command(
+        sub,
         "import",
-        help="import an existing refresh token read from stdin (never from arguments)",
-        description="Reads one refresh token from standard input, refreshes it once with the "
-        "provider and stores the result. Example: paceline import strava < token.txt",
+        cmd_import,
+        "import an existing refresh token read from stdin (never from arguments)",
+        "Reads one refresh token from standard input, refreshes it once with the provider and "
+        "stores the result. Example: paceline import strava < token.txt",
     )
     imp.add_argument("provider", help="provider name, e.g. strava")
-    imp.set_defaults(handler=cmd_import)
 
     for add in extra:
         add(sub)
@@ -206,9 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        settings = load_settings()
-        setup_logging(settings.log_level, settings.log_format, service="paceline-cli")
-        runtime = build_runtime(settings)
+        runtime = service_runtime("paceline-cli")
         handler: Command = args.handler
         return handler(args, runtime)
     except ConfigError as error:

@@ -1,5 +1,6 @@
 """Forgetting an account's data: everything kept under its ``paceline:<kind>:<provider>:<account>``
-keys (cached summaries, cooldowns, in-flight and back-off records, whatever kinds come later).
+keys (cached summaries, cooldowns, in-flight and back-off records, year ledgers of honest
+totals, whatever kinds come later).
 
 Strava's API agreement asks that an athlete's data be deleted when access is revoked. The
 credential itself goes through :meth:`paceline.store.TokenStore.delete` (mirror first) *before*

@@ -54,7 +54,9 @@ class Priority(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
+class CallPermit:
+    """The governor's answer to one API call: allowed (and counted), or denied and why."""
+
     allowed: bool
     priority: Priority
     retry_after: float = 0.0  # seconds until the blocking window resets (0 when allowed)
@@ -195,7 +197,7 @@ class RateGovernor:
         return self.windows.length(window) + 60
 
     # --- decisions -----------------------------------------------------------------------------
-    def acquire(self, priority: Priority, *, read: bool = True) -> Decision:
+    def acquire(self, priority: Priority, *, read: bool = True) -> CallPermit:
         """Count one API call if every window it uses has room for ``priority``; else deny
         with the seconds until the blocking window resets. Never waits."""
         now = self.clock.now()
@@ -208,10 +210,10 @@ class RateGovernor:
         result = self._acquire(keys=[*counters, self.limits_key], args=args)
         if int(result[0]) == 1:
             metrics.GOVERNOR_DECISIONS.labels(self.provider, priority.value, "allowed").inc()
-            return Decision(True, priority)
+            return CallPermit(True, priority)
         bucket, window = plan[int(result[1]) - 1]
         metrics.GOVERNOR_DECISIONS.labels(self.provider, priority.value, "denied").inc()
-        decision = Decision(
+        permit = CallPermit(
             False, priority, self.windows.reset_in(window, now), bucket=bucket, window=window
         )
         log.info(
@@ -223,10 +225,10 @@ class RateGovernor:
                 "window": window,
                 "used": int(result[2]),
                 "limit": int(result[3]),
-                "retry_after": round(decision.retry_after, 1),
+                "retry_after": round(permit.retry_after, 1),
             },
         )
-        return decision
+        return permit
 
     @staticmethod
     def _buckets(read: bool) -> tuple[str, ...]:

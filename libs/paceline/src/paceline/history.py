@@ -1,25 +1,27 @@
-"""Weekly history, streaks and goal pacing: pure functions over the summary's activities.
+"""Weekly and monthly history, streaks, goal pacing: pure functions over summary activities.
 
 The summary holds the latest public activities (one page of the activity list, the page the
 build fetches anyway), so the history costs no extra Strava call. It is honest about what it
 does not know: when the page was full, activities older than its oldest one were not fetched,
-so weeks that end before ``known_since`` are ``null`` (unknown), not zero, and the streaks
-count only from ``known_since``. Only public activities are counted: a weekly bar would
+so weeks and months that end before ``known_since`` are ``null`` (unknown), not zero, and the
+streaks count only from ``known_since``. Only public activities are counted: a weekly bar would
 otherwise reveal a private activity's distance and week.
 
-Days and weeks are the athlete's local ones (the date of ``start_time_local``); weeks start on
-Monday (ISO 8601). ``today`` is injected, so tests need no clock.
+Days, weeks and months are the athlete's local ones (the date of ``start_time_local``); weeks
+start on Monday (ISO 8601), months are calendar months. ``today`` is injected, so tests need no
+clock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from paceline.settings import SPORT_FAMILIES
 
 WEEKS = 12
+MONTHS = 12
 # Strava's sport types counted in each family of its totals (run, ride, swim).
 SPORT_TYPES: dict[str, frozenset[str]] = {
     "run": frozenset({"Run", "TrailRun", "VirtualRun"}),
@@ -61,6 +63,53 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _months_back(day: dt.date, months: int) -> dt.date:
+    """The first day of the month ``months`` before ``day``'s (across year ends)."""
+    index = day.year * 12 + day.month - 1 - months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _series(
+    activities: Iterable[Mapping[str, Any]],
+    bounds: Sequence[dt.date],
+    start_of: Callable[[dt.date], dt.date],
+    known_since: dt.date | None,
+) -> dict[str, dict[str, list[float | None]]]:
+    """Distance and moving time per period for ``all`` and each sport family, oldest first:
+    period ``n`` runs from ``bounds[n]`` to the day before ``bounds[n + 1]``, and
+    ``start_of(day)`` is the start of the period holding ``day``. A period that ended before
+    ``known_since`` is unknown (``None``), not zero."""
+    index = {start: n for n, start in enumerate(bounds[:-1])}
+    count = len(bounds) - 1
+    series: dict[str, dict[str, list[float | None]]] = {
+        name: {"distance_m": [0.0] * count, "moving_time_s": [0.0] * count}
+        for name in ("all", *SPORT_FAMILIES)
+    }
+    for activity in activities:
+        day = view_day(activity)
+        position = index.get(start_of(day)) if day is not None else None
+        if position is None:
+            continue
+        family = _FAMILY_OF.get(str(activity.get("sport_type")))
+        for name in ("all", family) if family else ("all",):
+            for field in ("distance_m", "moving_time_s"):
+                value = series[name][field][position]
+                series[name][field][position] = (value or 0.0) + _number(activity.get(field))
+    for values in series.values():
+        for field, numbers in values.items():
+            for n, after in enumerate(bounds[1:]):
+                number = numbers[n]
+                if known_since is not None and after - dt.timedelta(days=1) < known_since:
+                    numbers[n] = None
+                elif number is not None:
+                    numbers[n] = round(number, 1) if field == "distance_m" else round(number)
+    return series
+
+
 def weekly(
     activities: Iterable[Mapping[str, Any]],
     today: dt.date,
@@ -69,35 +118,27 @@ def weekly(
 ) -> dict[str, Any]:
     """Distance and moving time per week (oldest first) for ``all`` and each sport family."""
     this_week = week_start(today)
-    starts = [this_week - dt.timedelta(weeks=weeks - 1 - n) for n in range(weeks)]
-    index = {start: n for n, start in enumerate(starts)}
-    series: dict[str, dict[str, list[float | None]]] = {
-        name: {"distance_m": [0.0] * weeks, "moving_time_s": [0.0] * weeks}
-        for name in ("all", *SPORT_FAMILIES)
-    }
-    for activity in activities:
-        day = view_day(activity)
-        position = index.get(week_start(day)) if day is not None else None
-        if position is None:
-            continue
-        family = _FAMILY_OF.get(str(activity.get("sport_type")))
-        for name in ("all", family) if family else ("all",):
-            for field, raw in (("distance_m", "distance_m"), ("moving_time_s", "moving_time_s")):
-                value = series[name][field][position]
-                series[name][field][position] = (value or 0.0) + _number(activity.get(raw))
-    for values in series.values():
-        for field, numbers in values.items():
-            for n, start in enumerate(starts):
-                unknown = known_since is not None and start + dt.timedelta(days=6) < known_since
-                number = numbers[n]
-                if unknown:
-                    numbers[n] = None
-                elif number is not None:
-                    numbers[n] = round(number, 1) if field == "distance_m" else round(number)
+    bounds = [this_week - dt.timedelta(weeks=weeks - 1 - n) for n in range(weeks + 1)]
     return {
-        "week_starts": [start.isoformat() for start in starts],
+        "week_starts": [start.isoformat() for start in bounds[:-1]],
         "known_since": known_since.isoformat() if known_since else None,
-        **series,
+        **_series(activities, bounds, week_start, known_since),
+    }
+
+
+def monthly(
+    activities: Iterable[Mapping[str, Any]],
+    today: dt.date,
+    known_since: dt.date | None,
+    months: int = MONTHS,
+) -> dict[str, Any]:
+    """Distance and moving time per calendar month (oldest first, this month last) for ``all``
+    and each sport family; a month that ended before ``known_since`` is unknown."""
+    bounds = [_months_back(today, months - 1 - n) for n in range(months + 1)]
+    return {
+        "month_starts": [start.isoformat() for start in bounds[:-1]],
+        "known_since": known_since.isoformat() if known_since else None,
+        **_series(activities, bounds, month_start, known_since),
     }
 
 
@@ -148,6 +189,7 @@ def history(
 ) -> dict[str, Any]:
     return {
         "weekly": weekly(activities, today, known_since),
+        "monthly": monthly(activities, today, known_since),
         "streaks": streaks(activities, today, known_since),
     }
 

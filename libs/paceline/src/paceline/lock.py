@@ -9,12 +9,12 @@ paused process that wakes after its lock expired cannot overwrite a newer refres
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
+import tenacity
 
 from paceline.keys import NAMESPACE
 
@@ -72,14 +72,16 @@ class KeyLock:
 
     def acquire(self, name: str, wait_seconds: float = 0.0, poll: float = 0.05) -> Lease:
         """Acquire, waiting up to ``wait_seconds``; raise :class:`LockBusy` otherwise."""
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            lease = self.try_acquire(name)
-            if lease is not None:
-                return lease
-            if time.monotonic() >= deadline:
-                raise LockBusy(name)
-            time.sleep(poll)
+        try:
+            lease: Lease | None = tenacity.Retrying(
+                retry=tenacity.retry_if_result(lambda lease: lease is None),
+                stop=tenacity.stop_after_delay(wait_seconds),
+                wait=tenacity.wait_fixed(poll),
+            )(self.try_acquire, name)
+        except tenacity.RetryError:
+            raise LockBusy(name) from None
+        assert lease is not None
+        return lease
 
     def release(self, lease: Lease) -> bool:
         """Release if still ours; False means it had expired (and maybe been taken over)."""

@@ -20,9 +20,11 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
+
+import tenacity
 
 from paceline.credential import Credential, TokenCodec
 from paceline.crypto import StrictPlainCodec, TokenDecryptError, codec_from_settings
@@ -190,11 +192,13 @@ class KubernetesSecretMirror:
         *,
         conflict_retries: int = 8,
         codec: TokenCodec | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.secret_name = secret_name
         self.namespace = namespace
         self._api = api
         self._conflict_retries = conflict_retries
+        self._sleep = sleep  # injected: tests of endless conflicts do not wait the back-off
         self.codec: TokenCodec = codec or StrictPlainCodec()
 
     @property
@@ -272,38 +276,61 @@ class KubernetesSecretMirror:
             raise MirrorError(f"kubernetes API unreachable: {type(error).__name__}") from None
         return True
 
+    def _patch_until_applied(
+        self, patch_for: Callable[[dict[str, str]], dict[str, str | None] | None], what: str
+    ) -> bool:
+        """Read the Secret, let ``patch_for`` say what to change (None: nothing to do) and
+        patch it; when someone else wrote in between (409), read and try again, backing off
+        0.05 s, 0.1 s, ... up to 1 s, ``conflict_retries`` attempts in all. False when there
+        was nothing to do."""
+
+        def attempt() -> bool:
+            resource_version, data = self._read()
+            patch = patch_for(data)
+            if patch is None:
+                return False
+            if not self._patch(resource_version, patch):
+                raise _Conflict
+            return True
+
+        try:
+            return tenacity.Retrying(
+                retry=tenacity.retry_if_exception_type(_Conflict),
+                stop=tenacity.stop_after_attempt(self._conflict_retries),
+                wait=tenacity.wait_exponential(multiplier=0.05, max=1.0),
+                sleep=self._sleep,
+            )(attempt)
+        except tenacity.RetryError:
+            raise MirrorError(
+                f"Secret {self.namespace}/{self.secret_name}: {what} still conflicting after "
+                f"{self._conflict_retries} attempts"
+            ) from None
+
     def put(self, credential: Credential) -> bool:
         key = entry_name(credential.provider, credential.account_id)
         encoded = base64.b64encode(credential.to_json(self.codec).encode()).decode()
-        for attempt in range(self._conflict_retries):
-            resource_version, data = self._read()
+
+        def patch_for(data: dict[str, str]) -> dict[str, str | None] | None:
             if key in data and self._held_version(data[key]) >= credential.version:
-                return False
+                return None
             size = sum(len(v) for k, v in data.items() if k != key) + len(encoded)
             if size > SECRET_DATA_LIMIT:
                 raise MirrorError(
                     f"Secret {self.namespace}/{self.secret_name} would exceed the 1 MiB limit "
                     f"({size} bytes); use PACELINE_SECRET_BACKEND=file for this many accounts"
                 )
-            if self._patch(resource_version, {key: encoded}):
-                return True
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise MirrorError(
-            f"Secret {self.namespace}/{self.secret_name}: still conflicting after "
-            f"{self._conflict_retries} attempts"
-        )
+            return {key: encoded}
+
+        return self._patch_until_applied(patch_for, "write")
 
     def delete(self, provider: str, account_id: str) -> None:
         key = entry_name(provider, account_id)
-        for attempt in range(self._conflict_retries):
-            resource_version, data = self._read()
-            if key not in data:
-                return
-            # In a JSON merge patch, null removes the key.
-            if self._patch(resource_version, {key: None}):
-                return
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise MirrorError(f"Secret {self.namespace}/{self.secret_name}: delete kept conflicting")
+        # In a JSON merge patch, null removes the key.
+        self._patch_until_applied(lambda data: {key: None} if key in data else None, "delete")
+
+
+class _Conflict(Exception):
+    """409 from the API server: the Secret changed between our read and our patch."""
 
 
 def _version_of(raw: bytes) -> int:

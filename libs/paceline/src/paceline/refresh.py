@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import tenacity
 
 from paceline import keys
 from paceline.credential import Credential, CredentialState, refresh_due
@@ -497,30 +498,31 @@ def _save_answer(
     If a retried write had in fact landed before its reply was lost, the store now holds our
     pair one version up: that is success, not a conflict.
     """
-    delays = iter(SAVE_RETRY_DELAYS)
-    retried = False
-    while True:
-        try:
-            result: SaveResult = runtime.store.save(
-                updated, expected_version=credential.version, fence=lease.fence, mirror=False
-            )
-            return result.credential
-        except VersionConflict:
-            if retried:
-                held = runtime.store.get(credential.provider, credential.account_id)
-                if (
-                    held is not None
-                    and held.refresh_token == updated.refresh_token
-                    and (held.version == credential.version + 1)
-                ):
-                    return held
-            raise
-        except (redis.ConnectionError, redis.TimeoutError):
-            delay = next(delays, None)
-            if delay is None:
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+        stop=tenacity.stop_after_attempt(len(SAVE_RETRY_DELAYS) + 1),
+        wait=tenacity.wait_chain(*(tenacity.wait_fixed(d) for d in SAVE_RETRY_DELAYS)),
+        sleep=runtime.sleep,
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            try:
+                result: SaveResult = runtime.store.save(
+                    updated, expected_version=credential.version, fence=lease.fence, mirror=False
+                )
+            except VersionConflict:
+                if attempt.retry_state.attempt_number > 1:
+                    held = runtime.store.get(credential.provider, credential.account_id)
+                    if (
+                        held is not None
+                        and held.refresh_token == updated.refresh_token
+                        and held.version == credential.version + 1
+                    ):
+                        return held
                 raise
-            retried = True
-            time.sleep(delay)
+            return result.credential
+    raise AssertionError("unreachable: tenacity re-raises the last error")
 
 
 def _back_off(

@@ -1,12 +1,16 @@
 """The wiring of one process: settings in, the shared parts out.
 
 Services build one :class:`Runtime` in their factory and reach everything through it, so a test
-can hand in its own Redis, clock or mirror instead of patching globals.
+can hand in its own Redis, clock or mirror instead of patching globals. Every entry point
+(the web apps' factories, ``token-refresher``, the ``paceline`` command) starts with
+:func:`service_runtime`.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +20,7 @@ from paceline.clock import Clock, SystemClock
 from paceline.crypto import codec_from_settings
 from paceline.governor import RateGovernor, WindowPlan
 from paceline.lock import KeyLock
+from paceline.log import setup_logging
 from paceline.mirror import SecretMirror, mirror_from_settings
 from paceline.oauth import OAuthClient
 from paceline.providers import ProviderRegistry
@@ -33,6 +38,8 @@ class Runtime:
     providers: ProviderRegistry
     locks: KeyLock
     clock: Clock
+    # How retries wait (tenacity's sleep); tests pass one that records instead of sleeping.
+    sleep: Callable[[float], None] = time.sleep
     _upstreams: dict[str, UpstreamClient] = field(default_factory=dict)
     _governors: dict[str, RateGovernor] = field(default_factory=dict)
     _parts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -82,6 +89,7 @@ def build_runtime(
     clock: Clock | None = None,
     kube_api: Any = None,
     lock_ttl_seconds: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Runtime:
     settings = settings or load_settings()
     client = redis_client or redis_from_settings(settings)
@@ -102,4 +110,13 @@ def build_runtime(
             settings.refresh_lock_ttl_seconds if lock_ttl_seconds is None else lock_ttl_seconds,
         ),
         clock=clock,
+        sleep=sleep,
     )
+
+
+def service_runtime(service: str, settings: Settings | None = None) -> Runtime:
+    """An entry point's start: settings from the environment (unless given), logging set up
+    for ``service``, the parts wired. Raises :class:`~paceline.settings.ConfigError`."""
+    settings = settings or load_settings()
+    setup_logging(settings.log_level, settings.log_format, service=service)
+    return build_runtime(settings)

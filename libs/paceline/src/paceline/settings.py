@@ -179,6 +179,11 @@ class Settings(BaseSettings):
     # Accounts whose summaries include maps and start/end coordinates. Off by default: Strava's
     # privacy zones hide a home address only on Strava's own pages, not in raw API data.
     show_maps_accounts: Annotated[tuple[str, ...], NoDecode] = ()
+    # Accounts whose year-to-date totals and goal pacing count every activity, private and
+    # followers-only included (paceline.year_ledger): the year's activity list is paged once
+    # (needs activity:read_all), then kept current by events; only sums are ever published.
+    # Empty: Strava's own totals, which count public activities only.
+    private_totals_accounts: Annotated[tuple[str, ...], NoDecode] = ()
     # A cached summary is fresh this long; after that it is served stale while one background
     # refresh runs. Webhooks refresh changed summaries long before this.
     summary_fresh_seconds: int = Field(default=900, ge=1)
@@ -366,7 +371,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin such as https://me.example")
         return value
 
-    @field_validator("show_maps_accounts", mode="before")
+    @field_validator("show_maps_accounts", "private_totals_accounts", mode="before")
     @classmethod
     def _account_ids(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import tenacity
 from redis.client import Pipeline
 
 from paceline import keys
@@ -316,31 +317,37 @@ class TokenStore:
         return self._mirror_put(credential)
 
     def _mirror_put(self, credential: Credential, attempts: int = 3) -> bool:
+        """Write to the mirror, ``attempts`` times at once on a :class:`MirrorError` (the
+        Kubernetes mirror backs off inside on conflicts); False leaves the member pending."""
         member = keys.member(credential.provider, credential.account_id)
-        last: MirrorError | None = None
-        for _ in range(attempts):
-            try:
-                written = self.mirror.put(credential)
-            except MirrorError as error:
-                MIRROR_WRITES.labels(self.mirror.name, "failed").inc()
-                last = error
-                continue
-            # skipped: the mirror already holds this version or a newer one (or is `none`)
-            MIRROR_WRITES.labels(self.mirror.name, "written" if written else "skipped").inc()
-            self._mirrored(
-                keys=[
-                    keys.credential_key(credential.provider, credential.account_id),
-                    keys.MIRROR_PENDING,
-                ],
-                args=[credential.version, member],
+
+        def failed(state: tenacity.RetryCallState) -> None:
+            MIRROR_WRITES.labels(self.mirror.name, "failed").inc()
+
+        try:
+            written = tenacity.Retrying(
+                retry=tenacity.retry_if_exception_type(MirrorError),
+                stop=tenacity.stop_after_attempt(attempts),
+                after=failed,
+                reraise=True,
+            )(self.mirror.put, credential)
+        except MirrorError as error:
+            self.redis.sadd(keys.MIRROR_PENDING, member)
+            log.error(
+                "mirror write failed; will re-sync on the next pass",
+                extra={"credential": member, "mirror": self.mirror.name, "error": str(error)},
             )
-            return True
-        self.redis.sadd(keys.MIRROR_PENDING, member)
-        log.error(
-            "mirror write failed; will re-sync on the next pass",
-            extra={"credential": member, "mirror": self.mirror.name, "error": str(last)},
+            return False
+        # skipped: the mirror already holds this version or a newer one (or is `none`)
+        MIRROR_WRITES.labels(self.mirror.name, "written" if written else "skipped").inc()
+        self._mirrored(
+            keys=[
+                keys.credential_key(credential.provider, credential.account_id),
+                keys.MIRROR_PENDING,
+            ],
+            args=[credential.version, member],
         )
-        return False
+        return True
 
     def delete(self, provider: str, account_id: str) -> bool:
         """Remove a credential everywhere. The mirror goes first: if it fails, nothing is

@@ -100,9 +100,14 @@ class StravaAPI:
         priority: Priority,
         *,
         per_page: int = 30,
+        page: int = 1,
+        after: int | None = None,
         deadline: Deadline | None = None,
     ) -> Any:
-        params = {"page": 1, "per_page": per_page}
+        """One page of the athlete's activity list (newest first; ``after``: epoch seconds)."""
+        params: dict[str, int] = {"page": page, "per_page": per_page}
+        if after is not None:
+            params["after"] = after
         return self._get(
             account_id, "/athlete/activities", "GET /athlete/activities", params, priority, deadline
         )
@@ -186,14 +191,8 @@ class StravaAPI:
     ) -> Any:
         credential = self._credential(account_id, deadline)
         try:
-            return self._governed(
-                "GET",
-                path,
-                endpoint,
-                priority,
-                deadline,
-                bearer=credential.access_token,
-                params=params,
+            return self._get_json(
+                path, endpoint, priority, deadline, credential.access_token, params
             )
         except ScopeMissing as error:
             mark_scope_missing(self.runtime, credential, error.scope)
@@ -214,22 +213,21 @@ class StravaAPI:
                 )
         else:
             retry_with = self._refresh(credential, force=True, deadline=deadline)
-        return self._governed(
-            "GET", path, endpoint, priority, deadline, bearer=retry_with.access_token, params=params
-        )
+        return self._get_json(path, endpoint, priority, deadline, retry_with.access_token, params)
 
-    def _governed(
+    def _get_json(
         self,
-        method: str,
         path: str,
         endpoint: str,
         priority: Priority,
         deadline: Deadline | None,
-        *,
-        bearer: str | None = None,
-        **kwargs: Any,
+        bearer: str,
+        params: Mapping[str, Any] | None,
     ) -> Any:
-        response = self._send(method, path, endpoint, priority, deadline, bearer=bearer, **kwargs)
+        """One governed GET as the athlete, its JSON decoded (failures mapped to errors)."""
+        response = self._send(
+            "GET", path, endpoint, priority, deadline, bearer=bearer, params=params
+        )
         return decode_api_response(response, endpoint)
 
     def _send(
@@ -244,11 +242,11 @@ class StravaAPI:
         **kwargs: Any,
     ) -> requests.Response:
         """Ask the governor, then send; the response's headers feed the governor back."""
-        decision = self.governor.acquire(priority, read=counts_as_read(method, path))
-        if not decision.allowed:
+        permit = self.governor.acquire(priority, read=counts_as_read(method, path))
+        if not permit.allowed:
             raise BudgetExhausted(
-                f"{endpoint}: rate budget spent ({decision.bucket} {decision.window})",
-                retry_after=decision.retry_after,
+                f"{endpoint}: rate budget spent ({permit.bucket} {permit.window})",
+                retry_after=permit.retry_after,
             )
         timeout = (deadline or Deadline(None)).timeout(self.runtime.settings.http_timeout_seconds)
         response = self.upstream.request(

@@ -15,9 +15,9 @@ from typing import Any
 import redis
 from flask import Flask
 from paceline.cache import SummaryCache
-from paceline.runtime import Runtime
+from paceline.runtime import Runtime, service_runtime
 from paceline.settings import Settings
-from paceline.web.app import create_base_app, service_runtime
+from paceline.web.app import create_base_app
 
 from activity_api import activities, card, openapi, summary_routes, webhooks, widget
 from activity_api.accounts import CredentialsNotRestored

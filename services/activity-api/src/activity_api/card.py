@@ -8,8 +8,8 @@ and ``Cache-Control`` is public with a small ``max-age``, which image proxies su
 camo honour.
 
 Query parameters are the element's attributes: ``sport``, ``units``, ``theme``, ``layout``,
-``locale``. An unknown value is a 400 that names the parameter and what it accepts; other
-parameters are ignored (a cache-busting ``?v=2`` is common in READMEs).
+``locale``, ``chart``, ``measure``. An unknown value is a 400 that names the parameter and what
+it accepts; other parameters are ignored (a cache-busting ``?v=2`` is common in READMEs).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from paceline.summary import summary_response
 from paceline.web.app import json_error
 
 from activity_api.card_svg import (
+    CHARTS,
     LAYOUTS,
+    MEASURES,
     SPORTS,
     THEMES,
     UNITS,
@@ -54,7 +56,7 @@ def card_options(args: Mapping[str, str]) -> CardOptions:
     """The validated options, or :class:`CardParameterError` naming what is wrong."""
     chosen: dict[str, str] = {}
     choices = (("sport", SPORTS), ("units", UNITS), ("theme", THEMES), ("layout", LAYOUTS))
-    for name, allowed in choices:
+    for name, allowed in (*choices, ("chart", CHARTS), ("measure", MEASURES)):
         raw = args.get(name)
         if raw is None:
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -129,10 +130,13 @@ def cmd_consume(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
-def _guarded(handler: object) -> object:
+Handler = Callable[[argparse.Namespace, Runtime], int]
+
+
+def _guarded(handler: Handler) -> Handler:
     def run(args: argparse.Namespace, runtime: Runtime) -> int:
         try:
-            return handler(args, runtime)  # type: ignore[operator,no-any-return]
+            return handler(args, runtime)
         except UpstreamError as error:
             print(f"paceline: Strava: {error}", file=sys.stderr)
             return 1
@@ -140,7 +144,7 @@ def _guarded(handler: object) -> object:
     return run
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("webhook", help="manage the Strava push subscription (webhooks)")
     actions = parser.add_subparsers(dest="webhook_action", required=True, metavar="ACTION")
 

@@ -4,7 +4,7 @@ Strava's events are unsigned and the callback is public, so an event is a hint t
 again", never a fact (DESIGN, "Trust"). The route checks only an event's *shape* and appends it
 to the stream ``paceline:webhooks:strava`` (:func:`enqueue`, one Lua step), so Strava (and
 anyone else) gets the same 200 in milliseconds. Which subscription and athlete it names is
-checked later, silently, by the consumer (:mod:`activity_api.consumer`).
+checked later, silently, when the consumer takes it (:mod:`activity_api.event_intake`).
 
 Bounded memory: an entry keeps only what the consumer uses (``type``, ``owner``, ``object``,
 ``sub``, ``vis``: at most ~70 bytes of field data), an identical event still waiting in the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -39,14 +40,26 @@ SEEN_TTL_MS = 10_000
 OBJECT_TYPES = ("activity", "athlete")
 ASPECT_TYPES = ("create", "update", "delete")
 HIDDEN_VISIBILITIES = ("followers_only", "only_me")
-KINDS = (
-    "activity.create",
-    "activity.update",
-    "activity.delete",
-    "athlete.update",
-    "athlete.deauthorize",
-)
-DEAUTHORIZE = "athlete.deauthorize"
+
+
+class EventKind(StrEnum):
+    """What an event says happened; its value is the stream's ``type`` field and a metric
+    label, so it is stored and exported as the string."""
+
+    ACTIVITY_CREATE = "activity.create"
+    ACTIVITY_UPDATE = "activity.update"
+    ACTIVITY_DELETE = "activity.delete"
+    ATHLETE_UPDATE = "athlete.update"
+    DEAUTHORIZE = "athlete.deauthorize"
+    # Well-formed, but Strava sends no such events: queued like any other (the route is no
+    # oracle), then dropped by the consumer as invalid.
+    ATHLETE_CREATE = "athlete.create"
+    ATHLETE_DELETE = "athlete.delete"
+
+
+# The kinds the consumer acts on.
+KINDS = frozenset(EventKind) - {EventKind.ATHLETE_CREATE, EventKind.ATHLETE_DELETE}
+DEAUTHORIZE = EventKind.DEAUTHORIZE
 # KEYS: stream, seen key. ARGV: seen ttl ms, maxlen, then the entry's field/value pairs.
 _ENQUEUE = """
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
@@ -76,11 +89,10 @@ class WebhookEvent:
         return self.object_type == "athlete" and self.updates.get("authorized") == "false"
 
     @property
-    def kind(self) -> str:
-        """A bounded metric label: one of :data:`KINDS`."""
+    def kind(self) -> EventKind:
         if self.is_deauthorization:
             return DEAUTHORIZE
-        return f"{self.object_type}.{self.aspect_type}"
+        return EventKind(f"{self.object_type}.{self.aspect_type}")
 
     @property
     def hides_activity(self) -> bool:
@@ -112,12 +124,7 @@ class WebhookEvent:
 
     @classmethod
     def from_fields(cls, fields: Mapping[Any, Any]) -> WebhookEvent:
-        text = {
-            (k.decode() if isinstance(k, bytes) else str(k)): (
-                v.decode() if isinstance(v, bytes) else str(v)
-            )
-            for k, v in fields.items()
-        }
+        text = decoded(fields)
         kind = text["type"]
         if kind not in KINDS:
             raise ValueError(f"unknown event type {kind[:32]!r}")
@@ -137,6 +144,16 @@ class WebhookEvent:
             subscription_id=_bounded_int(text["sub"]),
             updates=updates,
         )
+
+
+def decoded(fields: Mapping[Any, Any]) -> dict[str, str]:
+    """A Redis hash or stream entry as text (redis-py answers bytes)."""
+    return {as_text(name): as_text(value) for name, value in fields.items()}
+
+
+def as_text(value: Any) -> str:
+    """One value of a Redis answer as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _bounded_int(text: str) -> int:

@@ -10,8 +10,9 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from activity_api.consumer import DUE, outcome_totals
+from activity_api.dirty_accounts import DUE
 from activity_api.events import GROUP, STREAM
+from activity_api.webhook_outcomes import outcome_totals
 
 log = logging.getLogger(__name__)
 

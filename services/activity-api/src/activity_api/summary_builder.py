@@ -34,6 +34,7 @@ from paceline.strava_api import (
 )
 from paceline.summary import SummaryOptions, build_summary, latest_needing_detail, with_activity
 from paceline.upstream import PermanentError, TransientError, UpstreamError
+from paceline.year_ledger import YearLedger
 
 from activity_api.single_flight import BuildOutcome, SummaryUnavailable
 
@@ -54,6 +55,7 @@ class SummaryBuilder:
         self.settings = runtime.settings
         self.cache = cache
         self._api = api
+        self.year_ledger = YearLedger(runtime)  # honest totals (issue 17)
 
     @property
     def api(self) -> StravaAPI:
@@ -100,6 +102,8 @@ class SummaryBuilder:
             generation=generation,
             privacy_events=credential is not None and privacy_events(PROVIDER, credential.scopes),
         )
+        if self.year_ledger.behind(account_id):  # honest totals not paged yet (issue 17)
+            self.cache.invalidate(PROVIDER, account_id)
         entry = self.cache.get(PROVIDER, account_id)
         if entry is None:  # the account was disconnected while we built
             metrics.SUMMARY_BUILDS.labels(PROVIDER, trigger, "unavailable").inc()
@@ -173,13 +177,17 @@ class SummaryBuilder:
                     "latest activity's photo skipped",
                     extra={"provider": PROVIDER, "account": account_id, "error": str(error)},
                 )
-        return build_summary(
+        body = build_summary(
             athlete,
             activities,
             stats,
             options,
             latest_detail=detail if isinstance(detail, Mapping) else None,
             fetched_at=started,
+        )
+        # Honest totals (issue 17): every activity of the year, for accounts that opted in.
+        return self.year_ledger.after_build(
+            api, account_id, body, activities, options.activities_max, deadline, started
         )
 
     def _fetch_patch(
@@ -203,7 +211,7 @@ class SummaryBuilder:
         if not isinstance(stats, Mapping) or not (detail is None or isinstance(detail, Mapping)):
             raise TransientError("unexpected response shape")
         today = dt.datetime.fromtimestamp(started, dt.UTC).date()
-        return with_activity(
+        body = with_activity(
             base.body,
             patch.activity_id,
             detail,
@@ -211,4 +219,8 @@ class SummaryBuilder:
             self.options(account_id),
             year=today.year,
             today=today,
+        )
+        # Honest totals (issue 17): the activity's detail moves the year ledger.
+        return self.year_ledger.after_patch(
+            api, account_id, body, patch.activity_id, detail, deadline, started
         )

@@ -41,7 +41,6 @@ from activity_api.single_flight import (
 )
 from activity_api.summary_builder import ActivityPatch, SummaryBuilder
 
-BUILT = BuildOutcome.BUILT  # what the webhook consumer compares a rebuild's outcome with
 SUBSCRIPTION_KEY = f"{keys.NAMESPACE}:webhook:subscription:{PROVIDER}"
 WEBHOOKS_RECHECK_SECONDS = 60.0
 

@@ -1,7 +1,7 @@
 """The embeddable widget: ``/widget.js`` and a demo page at ``/widget/demo``.
 
-The script is static and dependency-free; it is read once at start and served with a strong
-ETag, so browsers and CDNs revalidate cheaply.
+The script is static and dependency-free; it is read once at start (trimmed: see
+:func:`served`) and served with a strong ETag, so browsers and CDNs revalidate cheaply.
 """
 
 from __future__ import annotations
@@ -15,7 +15,17 @@ from paceline.web.app import runtime_of
 
 bp = Blueprint("widget", __name__, template_folder="templates")
 
-WIDGET_JS = files("activity_api").joinpath("static/widget.js").read_bytes()
+
+def served(source: str) -> bytes:
+    """The script as browsers get it: its opening comment (the attributes, for a reader of the
+    file; the README has them too) cut to its first line, and no indentation. Line breaks stay,
+    so the code means the same; it saves about 650 of the 6 KB gzipped the element may weigh."""
+    if source.startswith("/*"):
+        source = source.split("\n", 1)[0].rstrip() + " */\n" + source.split("*/", 1)[1]
+    return "\n".join(line.strip() for line in source.splitlines() if line.strip()).encode()
+
+
+WIDGET_JS = served(files("activity_api").joinpath("static/widget.js").read_text("utf-8"))
 WIDGET_ETAG = hashlib.sha256(WIDGET_JS).hexdigest()[:20]
 
 

@@ -14,17 +14,17 @@ trusted (0 by default: the header is ignored).
 from __future__ import annotations
 
 from flask import Flask
-from paceline.runtime import Runtime
+from paceline.runtime import Runtime, service_runtime
 from paceline.settings import Settings
-from paceline.web.app import create_base_app, service_runtime
+from paceline.web.app import create_base_app
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth_gateway import connect, disconnect, openapi, status, token_import
-from auth_gateway.auth import init_admin_auth
-from auth_gateway.authorization import AuthorizationFlow, BrowserBinding
+from auth_gateway.admin_login import init_admin_auth
 from auth_gateway.csrf import init_csrf
 from auth_gateway.errors import init_errors
 from auth_gateway.formatting import init_formatting
+from auth_gateway.oauth_flow import AuthorizationFlow, BrowserBinding
 from auth_gateway.public_urls import gateway_base
 from auth_gateway.security import init_security
 from auth_gateway.signing import SessionKey

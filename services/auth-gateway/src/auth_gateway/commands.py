@@ -2,7 +2,7 @@
 
 * ``paceline connect <provider>``: the OAuth bootstrap for people with no ingress yet. It prints
   the authorize URL, waits for the callback on a loopback port and stores the credential, with
-  the very checks of the web gateway (:class:`auth_gateway.authorization.AuthorizationFlow`):
+  the very checks of the web gateway (:class:`auth_gateway.oauth_flow.AuthorizationFlow`):
   one-time state in Redis with a 10-minute expiry, PKCE where supported, binding to this
   process (it holds the nonce the web gateway would put in a cookie), scope and allow-list.
 * ``paceline hash-password``: reads a password from stdin and prints the hash to put in
@@ -19,18 +19,18 @@ import webbrowser
 from dataclasses import dataclass
 
 from paceline import keys
-from paceline.cli import Subcommands
+from paceline.cli import Subcommands, add_command
 from paceline.runtime import Runtime
 from werkzeug.security import generate_password_hash
 
-from auth_gateway.authorization import (
+from auth_gateway.formatting import relative_text, scope_label, utc_text
+from auth_gateway.loopback import LOOPBACK_HOSTS, LoopbackReceiver, Page
+from auth_gateway.oauth_flow import (
     AuthorizationFlow,
     AuthorizationRejected,
     Connected,
     new_binding,
 )
-from auth_gateway.formatting import relative_text, scope_label, utc_text
-from auth_gateway.loopback import LOOPBACK_HOSTS, LoopbackReceiver, Page
 
 DEFAULT_PORT = 8765
 MIN_PASSWORD_LENGTH = 12
@@ -100,11 +100,13 @@ class _Outcome:
 
 
 def add_connect_command(sub: Subcommands) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "connect",
-        help="connect an account in a browser, receiving the callback on a loopback port",
-        description="Prints the provider's authorize URL and waits on a loopback port for the "
-        "callback, then stores the credential (same checks as the auth-gateway). Register "
+        cmd_connect,
+        "connect an account in a browser, receiving the callback on a loopback port",
+        "Prints the provider's authorize URL and waits on a loopback port for the callback, "
+        "then stores the credential (same checks as the auth-gateway). Register "
         "http://127.0.0.1:PORT/callback/PROVIDER with the provider if it wants exact redirect "
         "URIs (Strava accepts any 127.0.0.1 or localhost redirect).",
     )
@@ -122,7 +124,6 @@ def add_connect_command(sub: Subcommands) -> None:
         "--timeout", type=float, default=600, help="seconds to wait for the callback (default 600)"
     )
     parser.add_argument("--open", action="store_true", help="also open the URL in a browser")
-    parser.set_defaults(handler=cmd_connect)
 
 
 def read_password() -> str:
@@ -147,10 +148,11 @@ def cmd_hash_password(args: argparse.Namespace, runtime: Runtime | None = None) 
 
 
 def add_hash_password_command(sub: Subcommands) -> None:
-    parser = sub.add_parser(
+    add_command(
+        sub,
         "hash-password",
-        help="hash an admin password read from stdin, for PACELINE_ADMIN_PASSWORD_HASH",
-        description="Reads the password from standard input (prompts twice on a terminal) and "
-        "prints its scrypt hash. Example: paceline hash-password < password.txt",
+        cmd_hash_password,
+        "hash an admin password read from stdin, for PACELINE_ADMIN_PASSWORD_HASH",
+        "Reads the password from standard input (prompts twice on a terminal) and prints its "
+        "scrypt hash. Example: paceline hash-password < password.txt",
     )
-    parser.set_defaults(handler=cmd_hash_password)

@@ -1,6 +1,6 @@
 """``GET /connect/<provider>`` and ``GET /callback/<provider>``: the browser OAuth flow.
 
-The checks themselves live in :mod:`auth_gateway.authorization` (shared with
+The checks themselves live in :mod:`auth_gateway.oauth_flow` (shared with
 ``paceline connect``); this module only moves the binding nonce in and out of its cookie and
 renders the outcome.
 """
@@ -14,15 +14,15 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from paceline.providers import UnknownProvider
 from paceline.web.app import runtime_of
 
-from auth_gateway.auth import public, public_with_open_signup
-from auth_gateway.authorization import (
+from auth_gateway.admin_login import public, public_with_open_signup
+from auth_gateway.errors import error_response
+from auth_gateway.oauth_flow import (
     BINDING_COOKIE,
     STATE_TTL_SECONDS,
     AuthorizationFlow,
     AuthorizationRejected,
     BrowserBinding,
 )
-from auth_gateway.errors import error_response
 from auth_gateway.public_urls import cookie_path, redirect_uri, secure_cookies
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def start(provider: str) -> Any:
 @bp.get("/callback/<provider>")
 @public
 def callback(provider: str) -> Any:
-    """Verify state and cookie, then exchange, check and store (see authorization.py)."""
+    """Verify state and cookie, then exchange, check and store (see oauth_flow.py)."""
     runtime = runtime_of()
     try:
         runtime.providers.get(provider)

@@ -17,8 +17,8 @@ from paceline.runstatus import read_run_status
 from paceline.runtime import Runtime
 from paceline.web.app import runtime_of
 
-from auth_gateway.authorization import allowed_accounts
 from auth_gateway.formatting import scope_label
+from auth_gateway.oauth_flow import allowed_accounts
 from auth_gateway.public_urls import redirect_uri
 
 bp = Blueprint("status", __name__)

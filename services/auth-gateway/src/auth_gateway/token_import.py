@@ -1,9 +1,10 @@
 """``POST /import/<provider>``: import an existing refresh token (JSON), like ``paceline import``.
 
 The migration path from the blog-post recipes, for admins with a refresh token in hand. It is
-the same code path as the command (:func:`paceline.connect.import_refresh_token`): refresh once,
-identify the account, store. The token travels in a JSON body only (never a query string);
-a JSON content type plus the same-origin check keep browsers on other sites from posting here.
+the same code path as the command (:func:`paceline.credential_intake.import_refresh_token`):
+refresh once, identify the account, store. The token travels in a JSON body only (never a
+query string); a JSON content type plus the same-origin check keep browsers on other sites from
+posting here.
 (The module is not called ``import.py``: that is a Python keyword.)
 """
 
@@ -13,7 +14,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from paceline.connect import ImportFailed, import_refresh_token
+from paceline.credential_intake import ImportFailed, import_refresh_token
 from paceline.keys import InvalidIdentifier
 from paceline.log import register_secret
 from paceline.web.app import json_error, runtime_of

@@ -77,6 +77,10 @@ def list_activities() -> list[dict[str, Any]]:
     per_page = _int_param("per_page", DEFAULT_PER_PAGE, minimum=1) or DEFAULT_PER_PAGE
     if per_page > MAX_PER_PAGE:
         raise bad_request("Application", "per_page")
+    # "activity:read: read the user's activity data for activities that are visible to
+    # Everyone and Followers"; "activity:read_all: the same access as activity:read, plus ...
+    # access to read the user's activities with visibility set to Only You"
+    # (developers.strava.com/docs/authentication, "Details About Requesting Access").
     show_private = "activity:read_all" in record.scopes
     sandbox = get_sandbox()
     with sandbox.lock:

@@ -14,6 +14,7 @@ from .errors import control_error
 from .representations import activity_detail, athlete_detail
 from .schemas import ACTIVITY_FIELDS, ATHLETE_FIELDS, EVENT_FIELDS, digits
 from .state import get_sandbox
+from .stats import year_sums
 from .tokens import parse_scope
 from .validation import InputError, check_object, integer, json_object, string
 from .webhooks import build_event
@@ -63,6 +64,17 @@ def athlete_activities(athlete_id: int) -> list[dict[str, Any]]:
     with sandbox.lock:
         sandbox.world.athlete(athlete_id)
         return [activity_detail(a) for a in sandbox.world.activities_of(athlete_id)]
+
+
+@bp.get("/athletes/<int:athlete_id>/year-totals")
+def athlete_year_totals(athlete_id: int) -> dict[str, Any]:
+    """The sandbox's own sums over ALL of the athlete's activities this year (private and
+    followers-only included), which Strava's stats endpoint never gives: what honest totals
+    must equal."""
+    sandbox = get_sandbox()
+    with sandbox.lock:
+        sandbox.world.athlete(athlete_id)
+        return year_sums(sandbox.world.activities_of(athlete_id), sandbox.now())
 
 
 @bp.post("/athletes/<int:athlete_id>/activities")

@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from .errors import bad_request, invalid_access_token, wrong_client_secret
-from .pipeline import bearer_token
+from .pipeline import bearer_token, request_values
 from .representations import athlete_summary
 from .state import Sandbox, get_sandbox
 from .tokens import Issued, TokenError, parse_scope
@@ -114,22 +114,20 @@ def _approve(auth: _AuthorizeRequest, athlete_id: int, granted: list[str]) -> Re
     )
 
 
-def _error_page(message: str) -> tuple[str, int]:
-    return render_template("error.html", message=message), 400
+@bp.errorhandler(_PageError)
+def _error_page(error: _PageError) -> tuple[str, int]:
+    return render_template("error.html", message=str(error)), 400
 
 
 @bp.get("/authorize")
 def authorize() -> ResponseReturnValue:
     """Show the consent page, or approve at once as the default athlete when configured."""
     sandbox = get_sandbox()
-    try:
-        auth = _AuthorizeRequest.parse(request.args, sandbox)
-    except _PageError as exc:
-        return _error_page(str(exc))
+    auth = _AuthorizeRequest.parse(request.args, sandbox)
     default_athlete = sandbox.default_athlete_id()
     if sandbox.config.auto_approve:
         if default_athlete is None:
-            return _error_page("No athlete to approve as.")
+            raise _PageError("No athlete to approve as.")
         return _approve(auth, default_athlete, _granted(auth.scopes, None, sandbox))
     with sandbox.lock:
         athletes = sorted(sandbox.world.athletes.values(), key=lambda a: a.id)
@@ -147,29 +145,15 @@ def authorize() -> ResponseReturnValue:
 def decide() -> ResponseReturnValue:
     """The consent form's answer: Authorize redirects with a code, Cancel with access_denied."""
     sandbox = get_sandbox()
-    try:
-        auth = _AuthorizeRequest.parse(request.form, sandbox)
-    except _PageError as exc:
-        return _error_page(str(exc))
+    auth = _AuthorizeRequest.parse(request.form, sandbox)
     if request.form.get("action") == "cancel":
         return _redirect_to(auth.redirect_uri, {"state": auth.state, "error": "access_denied"})
     raw_athlete = request.form.get("athlete_id") or str(sandbox.default_athlete_id() or "")
     athlete_id = int(raw_athlete) if raw_athlete.isdigit() else -1
     if athlete_id not in sandbox.world.athletes:
-        return _error_page("Unknown athlete.")
+        raise _PageError("Unknown athlete.")
     chosen = request.form.getlist("scope_item") if request.form.get("scope_choice") else None
     return _approve(auth, athlete_id, _granted(auth.scopes, chosen, sandbox))
-
-
-def _token_params() -> dict[str, Any]:
-    """Token-endpoint input from the query, a form body or a JSON body (Strava takes all)."""
-    values: dict[str, Any] = dict(request.args.items())
-    values.update(request.form.items())
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if isinstance(body, dict):
-            values.update(body)
-    return values
 
 
 def _client_credentials(values: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -202,7 +186,7 @@ def _token_body(issued: Issued, now: float, with_athlete: bool) -> dict[str, Any
 def token() -> dict[str, Any]:
     """Exchange a code or a refresh token for a token pair."""
     sandbox = get_sandbox()
-    values = _token_params()
+    values = request_values()
     grant_type = values.get("grant_type")
     if not grant_type:
         raise bad_request("Token", "grant_type", "missing")

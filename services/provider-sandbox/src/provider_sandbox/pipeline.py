@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.http import HTTP_STATUS_CODES
@@ -51,6 +52,19 @@ def bearer_token() -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return request.values.get("access_token") or None
+
+
+def request_values() -> dict[str, Any]:
+    """A provider call's input from the query, a form body or a JSON body (Strava takes all
+    three: its docs post form fields with ``curl -F``, developers.strava.com/docs/authentication
+    and /docs/webhooks; clients also send the token exchange as JSON or query parameters)."""
+    values: dict[str, Any] = dict(request.args.items())
+    values.update(request.form.items())
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            values.update(body)
+    return values
 
 
 def _client_of_request(sandbox: Sandbox) -> str:

@@ -9,25 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from .errors import StravaError, bad_request
 from .models import App, Subscription
+from .pipeline import request_values
 from .representations import iso
 from .state import get_sandbox
 from .webhooks import verify_callback
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/api/v3/push_subscriptions")
-
-
-def _params() -> dict[str, Any]:
-    values: dict[str, Any] = dict(request.args.items())
-    values.update(request.form.items())
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if isinstance(body, dict):
-            values.update(body)
-    return values
 
 
 def _app(values: dict[str, Any]) -> App:
@@ -56,7 +47,7 @@ def _subscription_json(subscription: Subscription) -> dict[str, Any]:
 def create() -> tuple[dict[str, Any], int]:
     """Validate the callback (hub.challenge echo within the timeout), then store."""
     sandbox = get_sandbox()
-    values = _params()
+    values = request_values()
     app = _app(values)
     for name in ("callback_url", "verify_token"):
         if not values.get(name):
@@ -80,7 +71,7 @@ def create() -> tuple[dict[str, Any], int]:
 def view() -> list[dict[str, Any]]:
     """The application's subscriptions (zero or one)."""
     sandbox = get_sandbox()
-    app = _app(_params())
+    app = _app(request_values())
     subscription = sandbox.world.subscription_of(app.client_id)
     return [_subscription_json(subscription)] if subscription else []
 
@@ -88,7 +79,7 @@ def view() -> list[dict[str, Any]]:
 @bp.delete("/<int:subscription_id>")
 def delete(subscription_id: int) -> Response:
     sandbox = get_sandbox()
-    app = _app(_params())
+    app = _app(request_values())
     with sandbox.lock:
         subscription = sandbox.world.subscriptions.get(subscription_id)
         if subscription is None or subscription.client_id != app.client_id:

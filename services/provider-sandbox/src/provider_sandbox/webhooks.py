@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import tenacity
 
 from .config import SandboxConfig
 from .models import Subscription
@@ -73,9 +74,15 @@ def verify_callback(callback_url: str, verify_token: str, timeout: float) -> str
 class WebhookDispatcher:
     """Sends events and remembers the last deliveries for inspection."""
 
-    def __init__(self, lock: threading.RLock, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        lock: threading.RLock,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._lock = lock
         self._clock = clock
+        self._sleep = sleep  # between retries (tenacity's wait)
         self._deliveries: deque[dict[str, Any]] = deque(maxlen=DELIVERY_LOG_LIMIT)
         self._pending = 0
         self._idle = threading.Condition(self._lock)
@@ -101,9 +108,9 @@ class WebhookDispatcher:
             "attempts": [],
             "delivered": False,
         }
-        for attempt in range(min(retries, MAX_RETRIES) + 1):
-            if attempt:
-                time.sleep(config.webhook_retry_delay_seconds)
+        attempts = min(retries, MAX_RETRIES) + 1
+
+        def attempt() -> bool:
             status, error = self._attempt(
                 subscription.callback_url, event, config.webhook_timeout_seconds
             )
@@ -111,14 +118,22 @@ class WebhookDispatcher:
                 {"status": status, "error": error or None, "at": self._clock()}
             )
             if status is not None and 200 <= status < 300:
-                record["delivered"] = True
-                break
+                return True
             log.warning(
                 "webhook delivery attempt %d of %d failed: %s",
-                attempt + 1,
-                min(retries, MAX_RETRIES) + 1,
+                len(record["attempts"]),
+                attempts,
                 error or f"HTTP {status}",
             )
+            return False
+
+        record["delivered"] = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda delivered: not delivered),
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_fixed(config.webhook_retry_delay_seconds),
+            sleep=self._sleep,
+            retry_error_callback=lambda _state: False,  # given up: not delivered
+        )(attempt)
         record["status"] = record["attempts"][-1]["status"]
         with self._lock:
             self._deliveries.append(record)

@@ -13,9 +13,10 @@ import sys
 from collections.abc import Sequence
 
 import redis
-from paceline.log import setup_logging
-from paceline.runtime import Runtime, build_runtime
-from paceline.settings import ConfigError, load_settings
+from paceline import cli
+from paceline.cli import Subcommands
+from paceline.runtime import Runtime, service_runtime
+from paceline.settings import ConfigError
 
 from token_refresher import crashpoints
 from token_refresher.refresher import PassOptions, run_pass
@@ -77,11 +78,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(sub: Subcommands) -> None:
     """``paceline refresh``: the same pass, from the paceline command."""
-    parser = sub.add_parser("refresh", help="run one token-refresher pass")
-    add_arguments(parser)
-    parser.set_defaults(handler=run)
+    add_arguments(cli.add_command(sub, "refresh", run, "run one token-refresher pass"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,9 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
-        setup_logging(settings.log_level, settings.log_format, service="token-refresher")
-        return run(args, build_runtime(settings))
+        return run(args, service_runtime("token-refresher"))
     except ConfigError as error:
         print(f"token-refresher: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG

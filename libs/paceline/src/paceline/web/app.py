@@ -15,9 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from paceline.log import setup_logging
-from paceline.runtime import Runtime, build_runtime
-from paceline.settings import Settings, load_settings
+from paceline.runtime import Runtime
 from paceline.web.health import init_health
 from paceline.web.metrics import MetricsPort, RequestTimer, init_metrics
 
@@ -111,13 +109,6 @@ def register_json_errors(app: Flask) -> None:
     def unexpected(error: Exception) -> Any:
         log.exception("unhandled error")
         return json_error(500, "internal_error", "something went wrong; see the service logs")
-
-
-def service_runtime(service: str, settings: Settings | None = None) -> Runtime:
-    """Settings from the environment, logging set up, parts wired: a service's start."""
-    settings = settings or load_settings()
-    setup_logging(settings.log_level, settings.log_format, service=service)
-    return build_runtime(settings)
 
 
 def create_base_app(

@@ -6,7 +6,9 @@
  * Attributes: api (base URL; default: where this script came from), athlete (id; default: the
  * site's primary account), sport (all|run|ride|swim), units (metric|imperial),
  * theme (auto|light|dark), layout (card|compact|strava-embed), locale (a language tag for
- * numbers and dates; default: the browser's).
+ * numbers and dates; default: the browser's), chart (weeks|months|none: a bar chart of the last
+ * 12 weeks or months, read out through its aria-label; unknown periods dashed, not zero),
+ * measure (distance|time: what the chart counts).
  * layout="strava-embed" shows the latest public activity with Strava's own official embed
  * (https://strava-embeds.com/embed.js), for owners who want to stay strictly inside the terms.
  * Links back to Strava read "View on Strava" and "Powered by Strava" is always shown, as
@@ -42,13 +44,20 @@
     "a:focus-visible{outline:2px solid var(--link);outline-offset:2px;border-radius:2px}" +
     ".loading{animation:pulse 1.2s ease-in-out infinite}@keyframes pulse{50%{opacity:.45}}" +
     "@media (prefers-reduced-motion:reduce){.loading{animation:none}.bar i{transition:none}}" +
-    ":host([layout=compact]) img,:host([layout=compact]) .recent{display:none}";
+    ".chart{margin:8px 0}.chart svg{display:block;width:100%;margin-top:4px}.chart rect{fill:var(--accent)}.chart .z{fill:var(--line)}" +
+    ".chart .u{fill:none;stroke:var(--muted);stroke-dasharray:2}" +
+    ":host([layout=compact]) img,:host([layout=compact]) .chart{display:none}";
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
     if (cls) node.className = cls;
     if (text != null) node.textContent = String(text);
     return node;
+  }
+  function svg(tag, attrs, parent) {
+    var node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (var k in attrs) node.setAttribute(k, attrs[k]);
+    return parent.appendChild(node);
   }
   function link(href, text) {
     var a = el("a", null, text);
@@ -78,6 +87,7 @@
 
   function Units(imperial, locale) {
     this.imperial = imperial;
+    this.l = locale;
     this.n = function (v, d) { return v.toLocaleString(locale, { minimumFractionDigits: d, maximumFractionDigits: d }); };
   }
   Units.prototype.distance = function (m) {
@@ -88,7 +98,7 @@
     return this.n(v, v >= 100 ? 0 : 1) + (this.imperial ? " mi" : " km");
   };
   Units.prototype.elevation = function (m) {
-    return this.imperial ? Math.round(m * 3.28084) + " ft" : Math.round(m) + " m";
+    return this.imperial ? this.n(m * 3.28084, 0) + " ft" : this.n(m, 0) + " m";
   };
   Units.prototype.pace = function (sPerKm) {
     var s = this.imperial ? sPerKm * 1.609344 : sPerKm;
@@ -119,7 +129,7 @@
 
   class PacelineActivity extends HTMLElement {
     static get observedAttributes() {
-      return ["api", "athlete", "sport", "units", "theme", "layout", "locale"];
+      return ["api", "athlete", "sport", "units", "theme", "layout", "locale", "chart", "measure"];
     }
     constructor() {
       super();
@@ -253,12 +263,14 @@
         var row = el("div", "stats");
         row.appendChild(stat(units.total(ytd.distance_m), name + " this year"));
         row.appendChild(stat(ytd.count, "activities"));
-        row.appendChild(stat(Math.round((ytd.moving_time_s || 0) / 3600) + " h", "time"));
+        row.appendChild(stat(units.n((ytd.moving_time_s || 0) / 3600, 0) + " h", "time"));
         box.appendChild(row);
       });
+      this.chart(box, data.history || {}, sport, units);
       (data.goals || []).forEach(function (goal) {
         if (sports.indexOf(goal.sport) < 0) return;
-        var fmt = goal.metric === "distance_m" ? units.total.bind(units) : goal.metric === "elevation_gain_m" ? units.elevation.bind(units) : goal.metric === "moving_time_s" ? duration : String;
+        var fmt = goal.metric === "distance_m" ? units.total.bind(units) : goal.metric === "elevation_gain_m" ? units.elevation.bind(units) : function (v) { return units.n(goal.metric === "moving_time_s" ? v / 3600 : v, 0) + (goal.metric === "moving_time_s" ? " h" : ""); };
+        var ahead = goal.ahead_by;
         var pct = Math.max(0, Math.min(1, goal.progress_ratio || 0));
         var g = el("div", "goal");
         g.appendChild(el("div", "muted", goal.year + " " + goal.sport + " goal: " + fmt(goal.current) + " of " + fmt(goal.target) + " (" + Math.round(pct * 100) + "%)"));
@@ -267,9 +279,40 @@
         fill.style.width = pct * 100 + "%";
         bar.appendChild(fill);
         g.appendChild(bar);
+        if (ahead != null) g.appendChild(el("div", "muted pace", fmt(Math.abs(ahead)) + (ahead < 0 ? " behind" : " ahead of") + " even pace; on pace for " + fmt(goal.projected_year_end) + " by year end"));
         box.appendChild(g);
       });
+      var st = (data.history || {}).streaks;
+      function count(n, w) { return units.n(n || 0, 0) + " " + w + (n === 1 ? "" : "s"); }
+      if (st) box.appendChild(el("div", "muted streak", "Streak: " + ["day", "week"].map(function (w) {
+        var x = st[w + "s"] || {};
+        return count(x.current, w) + " (longest " + count(x.longest, w) + ")";
+      }).join(", ")));
       card.appendChild(box);
+    }
+    chart(box, history, sport, units) {
+      var kind = this.getAttribute("chart");
+      var per = kind === "months" ? "month" : "week";
+      var time = this.getAttribute("measure") === "time";
+      var found = history[per + "ly"] || {}, series = kind !== "none" && found[FAMILIES[sport] ? sport : "all"];
+      if (!series) return;
+      var first = (found[per + "_starts"] || [])[0];
+      var unit = time ? "h" : units.imperial ? "mi" : "km";
+      var values = series[time ? "moving_time_s" : "distance_m"].map(function (v) {
+        return v == null ? v : v / (time ? 3600 : units.imperial ? 1609.344 : 1000);
+      });
+      var most = Math.max.apply(null, values.map(Number)) || 1;
+      var n = values.length, last = "Last " + n + " " + per + "s";
+      var fig = el("div", "chart");
+      fig.appendChild(el("div", "muted", last + " (" + unit + ")"));
+      var g = svg("svg", { viewBox: "0 0 " + n * 20 + " 30", role: "img", "aria-label": (time ? "Moving time" : "Distance") + " per " + per + ", " + last.toLowerCase() + (first ? " from " + new Date(first + "T12:00:00Z").toLocaleDateString(units.l, { timeZone: "UTC", day: per === "week" ? "numeric" : undefined, month: "short", year: "numeric" }) : "") + ", oldest first, in " + unit + ": " + values.map(function (v) {
+        return v == null ? "unknown" : units.n(v, 1);
+      }).join(", ") }, fig);
+      values.forEach(function (v, i) {
+        var h = v ? Math.max(2, 30 * v / most) : 1;
+        svg("rect", v == null ? { x: i * 20 + .5, y: .5, width: 15, height: 29, "class": "u" } : { x: i * 20, y: 30 - h, width: 16, height: h, "class": v ? "b" : "z" }, g);
+      });
+      box.appendChild(fig);
     }
     footer(card) {
       var foot = el("div", "foot");

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import tenacity
 from itsdangerous import BadSignature, SignatureExpired
 from paceline import keys
-from paceline.connect import store_tokens
+from paceline.credential_intake import store_tokens
 from paceline.oauth import TokenResponse, pkce_pair
 from paceline.privacy import PRIVACY_SCOPE, privacy_text
 from paceline.providers import Provider
