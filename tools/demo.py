@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import redis
 from paceline_dev import launch
+from paceline_dev.sandbox import SandboxClient
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("PACELINE_DEMO_DIR", ROOT / ".paceline" / "demo"))
@@ -350,6 +351,12 @@ def main() -> int:
                 PACELINE_STRAVA_BASE_URL=sandbox_url,
                 PACELINE_STRAVA_CLIENT_ID=client_id,
                 PACELINE_STRAVA_CLIENT_SECRET=client_secret,
+                # The sandbox's athlete opts in to honest totals (private activities counted,
+                # only sums shown), unless PACELINE_PRIVATE_TOTALS_ACCOUNTS says otherwise.
+                PACELINE_PRIVATE_TOTALS_ACCOUNTS=os.environ.get(
+                    "PACELINE_PRIVATE_TOTALS_ACCOUNTS",
+                    str(SandboxClient.connect(sandbox_url).default_athlete_id),
+                ),
             )
         api_port = launch.pick_port(args.api_port)
         gateway_port = launch.pick_port(args.gateway_port)

@@ -388,6 +388,69 @@ def test_activity_names_render_as_text_never_markup(browser: Any, demo: DemoStac
     page.close()
 
 
+def test_honest_totals_count_private_activities_and_no_output_shows_one(
+    browser: Any, demo: DemoStack, output_dir: Path
+) -> None:
+    """The demo's athlete opts in to honest totals: a private run recorded now moves the year's
+    total in the JSON, the element and the card (equal to the sandbox's own sums of every
+    activity), and none of them names, dates or links a private or followers-only activity."""
+    athlete, _ = demo_athlete_truth(demo)
+    sandbox_control(
+        demo, "POST", f"athletes/{athlete['id']}/activities",
+        json={"name": "Secret recovery jog", "sport_type": "Run", "private": True,
+              "distance": 4321.0, "moving_time": 1800, "emit_webhook": True},
+    )  # fmt: skip
+    sums = sandbox_control(demo, "GET", f"athletes/{athlete['id']}/year-totals")["run"]
+    honest = {
+        "count": sums["count"],
+        "distance_m": sums["distance"],
+        "moving_time_s": sums["moving_time"],
+        "elevation_gain_m": sums["elevation_gain"],
+    }
+    summary_url = demo.urls["summary JSON"]
+    # The create event reaches the consumer, which patches the summary; an earlier test's event
+    # may have spent the account's rebuild slot (PACELINE_WEBHOOK_COOLDOWN_SECONDS, 60 s).
+    deadline = time.monotonic() + 90
+    ytd: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        ytd = requests.get(summary_url, timeout=10).json()["totals"]["run"]["year_to_date"]
+        if ytd == honest:
+            break
+        time.sleep(0.3)
+    assert ytd == honest, "the summary's year-to-date run total is not the sandbox's own sum"
+
+    page = open_widget(browser, demo)
+    element = page.evaluate("document.querySelector('#widget-default').shadowRoot.innerHTML")
+    text = page.evaluate("document.querySelector('#widget-default').shadowRoot.textContent")
+    ytd_km = honest["distance_m"] / 1000
+    assert (f"{round(ytd_km):,} km" if ytd_km >= 100 else f"{ytd_km:.1f} km") in text
+    page.screenshot(path=str(output_dir / "widget-honest-totals.png"), full_page=True)
+    page.close()
+    outputs = {
+        "summary JSON": requests.get(summary_url, timeout=10).text,
+        "activities JSON": requests.get(
+            summary_url.replace("/summary", "/activities"), timeout=10
+        ).text,
+        "card": requests.get(summary_url.replace("/summary", "/card.svg"), timeout=10).text,
+        "element": element,
+    }
+    every = sandbox_control(demo, "GET", f"athletes/{athlete['id']}/activities")
+    hidden = [a for a in every if a["visibility"] != "everyone"]
+    public_names = {a["name"] for a in every if a["visibility"] == "everyone"}
+    assert any(a["name"] == "Secret recovery jog" for a in hidden)
+    for activity in hidden:
+        needles = {
+            # a generic name ("Morning Run") shared with a public activity identifies nothing
+            **({activity["name"]: "name"} if activity["name"] not in public_names else {}),
+            str(activity["id"]): "id",
+            activity["start_date"][:16]: "start time (UTC)",
+            activity["start_date_local"][:16]: "start time (local)",
+        }
+        for where, output in outputs.items():
+            for needle, what in needles.items():
+                assert needle not in output, f"the {where} shows a private activity's {what}"
+
+
 def test_ctrl_c_stops_every_process_the_demo_started(demo: DemoStack) -> None:
     pids = demo.child_pids()
     assert len(pids) >= 4, "redis, sandbox, activity-api and auth-gateway were started"
