@@ -224,3 +224,51 @@ def test_text_format_is_redacted_too(capsys: pytest.CaptureFixture[str]) -> None
 def test_short_values_are_not_registered_as_secrets() -> None:
     register_secret("read", "", None)
     assert redact("read the activity") == "read the activity"
+
+
+def test_every_secret_name_pattern_is_still_checked_when_lines_are_prefiltered() -> None:
+    """Lines without a hint word skip the three patterns; every sensitive name must hold one,
+    in any case and in the Unicode spellings a case-insensitive regex matches."""
+    from paceline.log import _SENSITIVE_NAMES
+
+    for name in _SENSITIVE_NAMES.replace("\\.", ".").split("|"):
+        for spelled in (name, name.upper(), name.title()):
+            masked = redact(f"{spelled}=Zq81opaquevalue")
+            assert "Zq81opaquevalue" not in masked, spelled
+    assert "Zq81opaquevalue" not in redact("\u017fecret=Zq81opaquevalue")  # long s: (?i) matches it
+    assert "Zq81opaquevalue" not in redact("Authorization: Bearer Zq81opaquevalue")
+
+
+def test_registered_secrets_of_every_length_are_found_as_lengths_come_and_go() -> None:
+    """Only runs as long as the shortest registered token are looked at; registering a shorter
+    one, or evicting the shortest, moves that bound."""
+    from paceline.log import SecretRegistry
+
+    registry = SecretRegistry(capacity=2)
+    long_one, short_one, middle = "L" * 30 + "x1", "s2" + "S" * 8, "m3" + "M" * 18
+    registry.add(long_one)
+    assert registry.scrub(f"a/{long_one}/b") == f"a/{REDACTED}/b"
+    assert registry.scrub(f"a/{short_one}/b") == f"a/{short_one}/b"  # not registered yet
+    registry.add(short_one)
+    assert registry.scrub(f"a/{short_one}/b {long_one}") == f"a/{REDACTED}/b {REDACTED}"
+    assert registry.scrub(f"prefix{short_one}suffix") == f"prefix{REDACTED}suffix"  # inside a word
+    registry.add(middle)  # capacity 2: the long one is evicted
+    assert registry.scrub(long_one) == long_one
+    assert registry.scrub(f"{middle} {short_one}") == f"{REDACTED} {REDACTED}"
+
+
+def test_a_record_the_filter_scrubbed_is_formatted_from_its_scrubbed_message(
+    json_lines: Lines,
+) -> None:
+    """The formatter does not scrub a message twice, but a message changed after the filter ran
+    is scrubbed again."""
+    from paceline.log import make_formatter
+
+    token = secrets.token_urlsafe(32)
+    register_secret(token)
+    record = logging.LogRecord("gunicorn.access", logging.INFO, "x", 1, f"GET /{token}", None, None)
+    RedactionFilter().filter(record)
+    formatter = make_formatter("json", "test")
+    assert token not in formatter.format(record)
+    record.msg = f"changed {token}"
+    assert json.loads(formatter.format(record))["msg"] == f"changed {REDACTED}"

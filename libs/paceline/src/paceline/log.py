@@ -41,6 +41,9 @@ _NAMED = re.compile(
     rf"(?i)(?<![A-Za-z0-9_])(?P<name>{_SENSITIVE_NAMES})"
     rf"(?P<sep>{_Q}?\s*(?P<op>[:=])\s*(?P<quote>{_Q})?)(?P<value>{_VALUE})"
 )
+# Words every match of the three patterns above contains (each sensitive name holds one): a
+# line with none of them is not scanned three times for nothing (most lines, access lines too).
+_PATTERN_HINTS = ("token", "secret", "code", "passw", "authoriz", "cookie", "api_key", "bearer")
 # Below this length an unquoted ``name: value`` reads as prose ("refresh_token:invalid" in an
 # error reason, "token: expired"); real tokens are much longer. ``=`` and quoted values are
 # always masked.
@@ -83,6 +86,10 @@ class SecretRegistry:
         self._by_length: dict[int, set[str]] = {}
         self._odd: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        # Runs of token characters at least as long as the shortest registered token: the only
+        # runs that can hold one, found by the regex engine rather than a Python loop over
+        # every word of a line (an access line has about twenty, none long enough).
+        self._long_runs: tuple[int, re.Pattern[str]] | None = None
 
     def add(self, value: str | None) -> None:
         if not value or len(value) < 6:  # too short to be a credential, too likely a word
@@ -99,10 +106,22 @@ class SecretRegistry:
 
     def _index(self, value: str) -> None:
         if _TOKEN_RUN.fullmatch(value):
+            new_length = len(value) not in self._by_length
             self._by_length.setdefault(len(value), set()).add(value)
+            if new_length:
+                self._bound_runs()
         else:
             self._odd.add(value)
             self._pattern = None
+
+    def _bound_runs(self) -> None:
+        """The pattern of runs long enough to hold the shortest registered token, compiled when
+        a token length is first registered or last forgotten (never per scrubbed line)."""
+        shortest = min(self._by_length, default=None)
+        if shortest is None:
+            self._long_runs = None
+        elif self._long_runs is None or self._long_runs[0] != shortest:
+            self._long_runs = (shortest, re.compile(f"{_TOKEN_RUN.pattern[:-1]}{{{shortest},}}"))
 
     def _unindex(self, value: str) -> None:
         bucket = self._by_length.get(len(value))
@@ -110,19 +129,17 @@ class SecretRegistry:
             bucket.discard(value)
             if not bucket:
                 del self._by_length[len(value)]
+                self._bound_runs()
         elif value in self._odd:
             self._odd.discard(value)
             self._pattern = None
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
-        if self._by_length:
-            shortest = min(self._by_length)
+        if self._long_runs is not None:  # token-shaped secrets are registered
             lengths = sorted(self._by_length, reverse=True)
-            for run in _TOKEN_RUN.finditer(text):
+            for run in self._long_runs[1].finditer(text):
                 word, start = run.group(), run.start()
-                if len(word) < shortest:
-                    continue
                 for length in lengths:
                     bucket = self._by_length[length]
                     for i in range(len(word) - length + 1):
@@ -171,6 +188,9 @@ def register_secret(*values: str | None) -> None:
 def redact(text: str) -> str:
     """Mask registered secrets and secret-shaped substrings in ``text`` (idempotent)."""
     text = SECRETS.scrub(text)
+    folded = text.casefold()  # as (?i) compares: "SECRET" and "\u017fecret" (long s) are "secret"
+    if not any(word in folded for word in _PATTERN_HINTS):  # no pattern can match
+        return text
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
     return _NAMED.sub(_mask_named, text)
@@ -205,7 +225,8 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            # Already scrubbed in place where a RedactionFilter saw the record first.
+            "msg": record.msg if _scrubbed(record) else redact(record.getMessage()),
         }
         if self.service:
             payload["service"] = self.service
@@ -234,7 +255,14 @@ class RedactionFilter(logging.Filter):
             message = f"{record.msg} (unformatted arguments: {record.args!r})"
         record.msg = redact(message)
         record.args = None
+        record._paceline_scrubbed = record.msg
         return True
+
+
+def _scrubbed(record: logging.LogRecord) -> bool:
+    """The record's message is the one :class:`RedactionFilter` scrubbed (not changed since)."""
+    scrubbed = getattr(record, "_paceline_scrubbed", None)
+    return scrubbed is not None and scrubbed is record.msg and not record.args
 
 
 def make_formatter(fmt: str = "json", service: str | None = None) -> logging.Formatter:
