@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
+import pytest
 import redis
 from paceline import keys
-from paceline.cache import SummaryCache
+from paceline.cache import DROP_ATTEMPTS, SummaryCache, summary_key
 from paceline.clock import ManualClock
 
 BODY = {"athlete": {"id": 1}, "activities": [{"id": 2}, {"id": 1}], "totals": {}, "goals": []}
@@ -72,6 +76,42 @@ def test_drop_activity_and_forget(redis_client: redis.Redis) -> None:
     cache.forget("strava", "1")
     assert cache.get("strava", "1") is None
     assert cache.cooldown_left("strava", "1") == 0
+
+
+def test_drop_activity_rides_out_a_concurrent_write_and_gives_up_on_an_endless_one(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer changing the entry between our read and our write makes us read again
+    (its change kept); one that never stops makes the drop fail after DROP_ATTEMPTS, with the
+    entry as the other writer left it, instead of spinning."""
+    import paceline.summary
+
+    clock = ManualClock()
+    cache = cache_with_credential(redis_client, clock)
+    cache.put("strava", "1", BODY, fetched_at=clock.now(), generation=0)
+    real = paceline.summary.without_activity
+    writes: list[int] = []
+
+    def racing(body: Any, activity_id: int, *, limit: int) -> Any:
+        if len(writes) < limit:  # the other writer lands after our WATCH and read
+            writes.append(1)
+            redis_client.hincrby(summary_key("strava", "1"), "dirty_gen", 1)
+        return real(body, activity_id)
+
+    monkeypatch.setattr(paceline.summary, "without_activity", partial(racing, limit=1))
+    assert cache.drop_activity("strava", "1", 2)
+    entry = cache.get("strava", "1")
+    assert entry is not None and [a["id"] for a in entry.body["activities"]] == [1]
+    assert entry.dirty  # the other writer's change is there too
+
+    cache.put("strava", "1", BODY, fetched_at=clock.now() + 1, generation=1)
+    writes.clear()
+    monkeypatch.setattr(paceline.summary, "without_activity", partial(racing, limit=10**6))
+    with pytest.raises(redis.WatchError):
+        cache.drop_activity("strava", "1", 2)
+    assert len(writes) == DROP_ATTEMPTS
+    entry = cache.get("strava", "1")
+    assert entry is not None and [a["id"] for a in entry.body["activities"]] == [2, 1]  # untouched
 
 
 def test_freshness(redis_client: redis.Redis) -> None:

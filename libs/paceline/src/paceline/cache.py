@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any
 
 import redis
+import tenacity
 
 from paceline import keys
 from paceline.clock import Clock
@@ -108,6 +109,7 @@ def cooldown_key(provider: str, account_id: str) -> str:
     return keys.account_key("summary-cooldown", provider, account_id)
 
 
+DROP_ATTEMPTS = 20  # optimistic writes of drop_activity before it gives up
 MEMO_LIMIT = 4096  # accounts a process remembers lookups for
 
 
@@ -229,28 +231,31 @@ class SummaryCache:
         from paceline.summary import without_activity
 
         key = summary_key(provider, account_id)
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    raw = pipe.hget(key, "body")
-                    if raw is None:
-                        pipe.unwatch()
-                        return False
-                    body = json.loads(raw)
-                    trimmed = without_activity(body, activity_id)
-                    if trimmed == body:
-                        pipe.unwatch()
-                        return False
-                    pipe.multi()
-                    pipe.hset(
-                        key, "body", json.dumps(trimmed, separators=(",", ":"), sort_keys=True)
-                    )
-                    pipe.execute()
-                    self._changed(provider, account_id)
-                    return True
-                except redis.WatchError:
-                    continue
+        # Optimistic: retried at once while another writer changes the entry between our read
+        # and write; bounded, so a hot entry fails this event (its consumer retries it later)
+        # instead of spinning.
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(redis.WatchError),
+            stop=tenacity.stop_after_attempt(DROP_ATTEMPTS),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt, self.redis.pipeline(transaction=True) as pipe:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                raw = pipe.hget(key, "body")
+                if raw is None:
+                    pipe.unwatch()
+                    return False
+                body = json.loads(raw)
+                trimmed = without_activity(body, activity_id)
+                if trimmed == body:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.hset(key, "body", json.dumps(trimmed, separators=(",", ":"), sort_keys=True))
+                pipe.execute()
+        self._changed(provider, account_id)
+        return True
 
     # --- failed builds -------------------------------------------------------------------------
     def set_cooldown(self, provider: str, account_id: str, seconds: float) -> None:
