@@ -43,10 +43,11 @@ def test_weeks_sum_distance_and_time_per_sport_oldest_first() -> None:
 
 def test_weeks_before_what_was_fetched_are_unknown_not_zero() -> None:
     chart = weekly([run("2026-03-10"), run("2026-02-20")], TODAY, dt.date(2026, 2, 20))
-    # 2026-02-16's week holds the oldest fetched activity: known from then on
+    # 2026-02-16's week holds the oldest fetched activity: its Monday to Thursday were not
+    # fetched, so the week is unknown, not the short sum of what was; known from the next one
     assert chart["week_starts"].index("2026-02-16") == 8
-    assert chart["run"]["distance_m"][:8] == [None] * 8
-    assert chart["run"]["distance_m"][8] == 10000.0
+    assert chart["run"]["distance_m"][:9] == [None] * 9
+    assert chart["run"]["distance_m"][9:] == [0, 0, 10000.0]
     assert chart["known_since"] == "2026-02-20"
 
 
@@ -89,13 +90,14 @@ def test_months_before_what_was_fetched_are_unknown_not_zero() -> None:
     since = dt.date(2025, 11, 30)  # the last day of November: November is partly known
     chart = monthly([run("2026-03-10"), run("2025-11-30")], TODAY, since)
     assert chart["month_starts"].index("2025-11-01") == 7
-    assert chart["run"]["distance_m"][:7] == [None] * 7
-    assert chart["run"]["moving_time_s"][:7] == [None] * 7
-    assert chart["run"]["distance_m"][7:] == [10000.0, 0, 0, 0, 10000.0]
+    assert chart["run"]["distance_m"][:8] == [None] * 8  # November is not a month's sum
+    assert chart["run"]["moving_time_s"][:8] == [None] * 8
+    assert chart["run"]["distance_m"][8:] == [0, 0, 0, 10000.0]
     assert chart["known_since"] == "2025-11-30"
-    # from the first of a month on, the month before is unknown
-    later = monthly([run("2025-12-01")], TODAY, dt.date(2025, 12, 1))
-    assert later["all"]["distance_m"][7] is None and later["all"]["distance_m"][8] == 10000.0
+    # known from the first of a month: that day may hold more than was fetched, so that month
+    # is unknown too, and the next one is whole
+    later = monthly([run("2025-12-01"), run("2026-01-05")], TODAY, dt.date(2025, 12, 1))
+    assert later["all"]["distance_m"][8] is None and later["all"]["distance_m"][9] == 10000.0
 
 
 def test_history_holds_weeks_months_and_streaks() -> None:

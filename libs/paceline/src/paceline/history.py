@@ -3,7 +3,8 @@
 The summary holds the latest public activities (one page of the activity list, the page the
 build fetches anyway), so the history costs no extra Strava call. It is honest about what it
 does not know: when the page was full, activities older than its oldest one were not fetched,
-so weeks and months that end before ``known_since`` are ``null`` (unknown), not zero, and the
+so weeks and months that begin on or before ``known_since`` are ``null`` (unknown: not wholly
+fetched, their sums would be short), not zero, and the
 streaks count only from ``known_since``. Only public activities are counted: a weekly bar would
 otherwise reveal a private activity's distance and week.
 
@@ -81,8 +82,9 @@ def _series(
 ) -> dict[str, dict[str, list[float | None]]]:
     """Distance and moving time per period for ``all`` and each sport family, oldest first:
     period ``n`` runs from ``bounds[n]`` to the day before ``bounds[n + 1]``, and
-    ``start_of(day)`` is the start of the period holding ``day``. A period that ended before
-    ``known_since`` is unknown (``None``), not zero."""
+    ``start_of(day)`` is the start of the period holding ``day``. A period that began on or
+    before ``known_since`` is unknown (``None``), not zero: it is not wholly covered (the
+    fetched page may also stop part-way through that first day), so its sum would be short."""
     index = {start: n for n, start in enumerate(bounds[:-1])}
     count = len(bounds) - 1
     series: dict[str, dict[str, list[float | None]]] = {
@@ -101,9 +103,9 @@ def _series(
                 series[name][field][position] = (value or 0.0) + _number(activity.get(field))
     for values in series.values():
         for field, numbers in values.items():
-            for n, after in enumerate(bounds[1:]):
+            for n, start in enumerate(bounds[:-1]):
                 number = numbers[n]
-                if known_since is not None and after - dt.timedelta(days=1) < known_since:
+                if known_since is not None and start <= known_since:
                     numbers[n] = None
                 elif number is not None:
                     numbers[n] = round(number, 1) if field == "distance_m" else round(number)
@@ -133,7 +135,7 @@ def monthly(
     months: int = MONTHS,
 ) -> dict[str, Any]:
     """Distance and moving time per calendar month (oldest first, this month last) for ``all``
-    and each sport family; a month that ended before ``known_since`` is unknown."""
+    and each sport family; a month that began on or before ``known_since`` is unknown."""
     bounds = [_months_back(today, months - 1 - n) for n in range(months + 1)]
     return {
         "month_starts": [start.isoformat() for start in bounds[:-1]],
