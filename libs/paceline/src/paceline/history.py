@@ -40,7 +40,8 @@ SPORT_TYPES: dict[str, frozenset[str]] = {
     ),
     "swim": frozenset({"Swim"}),
 }
-_FAMILY_OF = {sport: family for family, sports in SPORT_TYPES.items() for sport in sports}
+# Each Strava sport type counted in a family's totals, and its family.
+FAMILY_OF = {sport: family for family, sports in SPORT_TYPES.items() for sport in sports}
 
 
 def view_day(activity: Mapping[str, Any]) -> dt.date | None:
@@ -60,7 +61,8 @@ def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def _number(value: Any) -> float:
+def as_number(value: Any) -> float:
+    """A JSON number as a float; anything else (missing, null, text, a boolean) as 0."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
@@ -96,11 +98,11 @@ def _series(
         position = index.get(start_of(day)) if day is not None else None
         if position is None:
             continue
-        family = _FAMILY_OF.get(str(activity.get("sport_type")))
+        family = FAMILY_OF.get(str(activity.get("sport_type")))
         for name in ("all", family) if family else ("all",):
             for field in ("distance_m", "moving_time_s"):
                 value = series[name][field][position]
-                series[name][field][position] = (value or 0.0) + _number(activity.get(field))
+                series[name][field][position] = (value or 0.0) + as_number(activity.get(field))
     for values in series.values():
         for field, numbers in values.items():
             for n, start in enumerate(bounds[:-1]):

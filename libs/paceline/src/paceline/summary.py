@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from paceline.history import goal_pacing, history, view_day
+from paceline.history import as_number, goal_pacing, history, view_day
 from paceline.settings import SPORT_FAMILIES, GoalSettings
 
 RUN_SPORTS = frozenset({"Run", "TrailRun", "VirtualRun"})
@@ -145,10 +145,6 @@ def local_start(activity: Mapping[str, Any]) -> str | None:
     return start.astimezone(zone).isoformat()
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
 def _whole(value: Any) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
@@ -157,7 +153,7 @@ def activity_view(
     activity: Mapping[str, Any], options: SummaryOptions, photo_url: str | None = None
 ) -> dict[str, Any]:
     """One public activity in the summary's shape."""
-    distance = _number(activity.get("distance"))
+    distance = as_number(activity.get("distance"))
     moving = _whole(activity.get("moving_time"))
     sport = activity.get("sport_type") or activity.get("type") or "Workout"
     speed = activity.get("average_speed")
@@ -178,7 +174,7 @@ def activity_view(
         "distance_m": round(distance, 1),
         "moving_time_s": moving,
         "elapsed_time_s": _whole(activity.get("elapsed_time")),
-        "elevation_gain_m": round(_number(activity.get("total_elevation_gain")), 1),
+        "elevation_gain_m": round(as_number(activity.get("total_elevation_gain")), 1),
         "average_speed_m_per_s": average_speed,
         "pace_s_per_km": pace,
         "photo_url": photo_url,
@@ -221,9 +217,9 @@ def totals_view(stats: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]
             raw = raw if isinstance(raw, Mapping) else {}
             per_sport[period] = {
                 "count": _whole(raw.get("count")),
-                "distance_m": round(_number(raw.get("distance")), 1),
+                "distance_m": round(as_number(raw.get("distance")), 1),
                 "moving_time_s": _whole(raw.get("moving_time")),
-                "elevation_gain_m": round(_number(raw.get("elevation_gain")), 1),
+                "elevation_gain_m": round(as_number(raw.get("elevation_gain")), 1),
             }
         totals[sport] = per_sport
     return totals

@@ -20,11 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paceline.history import SPORT_TYPES
+from paceline.history import FAMILY_OF, as_number
 from paceline.settings import SPORT_FAMILIES, GoalSettings
 from paceline.summary import goals_view, local_day
 
-_FAMILY_OF = {sport: family for family, sports in SPORT_TYPES.items() for sport in sports}
 # A local day differs from the UTC day by at most a day (offsets run from -12 h to +14 h): the
 # year's list is asked for from a day before January 1st UTC, and filtered by the local day.
 DAY_SECONDS = 86400
@@ -45,15 +44,11 @@ class Figures:
     elevation_gain_m: float
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
 def figures(activity: Mapping[str, Any]) -> Figures | None:
     """The figures of a SummaryActivity or DetailedActivity as Strava returns it; None when it
     counts in no family's totals (a walk, a yoga session) or has no local day."""
     sport = activity.get("sport_type") or activity.get("type")
-    family = _FAMILY_OF.get(str(sport))
+    family = FAMILY_OF.get(str(sport))
     day = local_day(activity)
     if family is None or day is None:
         return None
@@ -64,9 +59,9 @@ def figures(activity: Mapping[str, Any]) -> Figures | None:
     return Figures(
         family=family,
         day=parsed,
-        distance_m=_number(activity.get("distance")),
-        moving_time_s=int(_number(activity.get("moving_time"))),
-        elevation_gain_m=_number(activity.get("total_elevation_gain")),
+        distance_m=as_number(activity.get("distance")),
+        moving_time_s=int(as_number(activity.get("moving_time"))),
+        elevation_gain_m=as_number(activity.get("total_elevation_gain")),
     )
 
 
