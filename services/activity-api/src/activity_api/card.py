@@ -55,8 +55,15 @@ class CardParameterError(ValueError):
 def card_options(args: Mapping[str, str]) -> CardOptions:
     """The validated options, or :class:`CardParameterError` naming what is wrong."""
     chosen: dict[str, str] = {}
-    choices = (("sport", SPORTS), ("units", UNITS), ("theme", THEMES), ("layout", LAYOUTS))
-    for name, allowed in (*choices, ("chart", CHARTS), ("measure", MEASURES)):
+    choices = (
+        ("sport", SPORTS),
+        ("units", UNITS),
+        ("theme", THEMES),
+        ("layout", LAYOUTS),
+        ("chart", CHARTS),
+        ("measure", MEASURES),
+    )
+    for name, allowed in choices:
         raw = args.get(name)
         if raw is None:
             continue
