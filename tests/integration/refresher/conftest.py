@@ -153,6 +153,13 @@ class CliRun:
     def log_lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.stderr.splitlines() if line.startswith("{")]
 
+    def pass_summary(self) -> dict[str, Any]:
+        """The run's closing ``refresher pass finished`` line (looked for, not taken as the
+        last line: the capture is the root logger's, which a thread another test left behind
+        may write to meanwhile)."""
+        (summary,) = [line for line in self.log_lines() if line["msg"] == "refresher pass finished"]
+        return summary
+
 
 def run_cli(runtime: Runtime, *argv: str) -> CliRun:
     """``token-refresher ARGV`` in this process, against ``runtime``: exit code and output."""

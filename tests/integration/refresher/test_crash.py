@@ -112,7 +112,7 @@ def test_sigkill_at_each_step_then_a_new_pass_loses_nothing_silently(
         metrics, "paceline_token_refresh_total", provider="strava", result="lost_chain"
     ) == len(lost)
     assert metric(metrics, "paceline_tokens", provider="strava", state="needs_reauth") == len(lost)
-    summary = recovery.log_lines()[-1]
+    summary = recovery.pass_summary()
     assert summary["msg"] == "refresher pass finished" and summary["ok"] is (not lost)
 
 

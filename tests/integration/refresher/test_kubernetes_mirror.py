@@ -134,7 +134,7 @@ def test_redis_loss_is_restored_from_the_secret(
     result = run_cli(runtime, "--force")
 
     assert result.code == 0
-    assert result.log_lines()[-1]["restored_from_mirror"] == 1
+    assert result.pass_summary()["restored_from_mirror"] == 1
     again = runtime.store.get("strava", due.account_id)
     assert again is not None and again.state is CredentialState.ACTIVE
     assert again.version == refreshed.version + 1  # restored, then refreshed once more

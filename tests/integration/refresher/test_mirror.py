@@ -53,7 +53,7 @@ def test_failed_mirror_write_is_retried_recorded_and_resynced_on_the_next_pass(
     assert first.code == 1  # the durable copy is behind: the Job says so
     handled = [line for line in first.log_lines() if line["msg"] == "credential handled"]
     assert handled[0]["result"] == "refreshed" and handled[0]["mirrored"] is False
-    assert first.log_lines()[-1]["mirror_pending"] == 1
+    assert first.pass_summary()["mirror_pending"] == 1
     status = read_run_status(runtime.redis)
     assert status is not None and status.mirror_pending == 1 and not status.ok
 
@@ -61,7 +61,7 @@ def test_failed_mirror_write_is_retried_recorded_and_resynced_on_the_next_pass(
     second = run_cli(runtime)
 
     assert second.code == 0
-    assert second.log_lines()[-1]["mirror_synced"] == 1
+    assert second.pass_summary()["mirror_synced"] == 1
     assert runtime.store.pending_mirror() == []
     record = mirrored(setup, due.account_id)
     assert record["version"] == saved.version
@@ -85,7 +85,7 @@ def test_redis_flushed_between_passes_restores_from_the_mirror_and_carries_on(
     result = run_cli(runtime)
 
     assert result.code == 0
-    summary = result.log_lines()[-1]
+    summary = result.pass_summary()
     assert summary["restored_from_mirror"] == 2
     assert summary["counts"] == {"refreshed": 1, "skipped": 1}
     restored = runtime.store.get("strava", soon.account_id)

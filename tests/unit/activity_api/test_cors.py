@@ -1,4 +1,4 @@
-"""The CORS middleware: headers for the public read paths only, ``Vary`` merged, not doubled."""
+"""CORS at the edge: headers for the public read paths only, ``Vary`` merged, not doubled."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from activity_api.cors import Cors
+from paceline.web.edge import Edge
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
@@ -22,7 +23,13 @@ def app_with(headers: dict[str, str]) -> Any:
 
 
 def get(origins: list[str], path: str, method: str = "GET", **headers: str) -> Any:
-    client = Client(Cors(app_with(headers.pop("upstream", {})), origins))  # type: ignore[arg-type]
+    edge = Edge(
+        app_with(headers.pop("upstream", {})),
+        metrics_port=9100,
+        collectors=[],
+        amend=Cors(origins).amend,
+    )
+    client = Client(edge)  # type: ignore[arg-type]
     return client.open(path, method=method, headers=headers)
 
 

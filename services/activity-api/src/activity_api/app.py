@@ -44,7 +44,7 @@ def create_app(
     ``start_background=False`` to drive the webhook consumer themselves."""
     runtime = runtime or service_runtime(SERVICE, settings)
     origins = runtime.settings.cors_origins
-    app = create_base_app(__name__, SERVICE, runtime, [lambda wsgi: Cors(wsgi, origins)])
+    app = create_base_app(__name__, SERVICE, runtime, amend=Cors(origins).amend)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     settings = runtime.settings
 

@@ -4,17 +4,16 @@ Only the read routes (``/v1/...`` and ``/openapi.json``) get CORS headers; webho
 metrics and the widget's own files are not fetched cross-origin. ``Vary: Origin`` is always set
 on those routes so a CDN never hands one origin's answer to another.
 
-It is WSGI middleware rather than an ``after_request`` hook: every widget view passes here, and
-appending ready-made pairs to the header list ``start_response`` gets costs far less than a
-Flask hook setting werkzeug ``Headers`` one by one.
+It amends the header list the server is handed (:class:`paceline.web.edge.Edge`'s ``amend``)
+rather than being an ``after_request`` hook: every widget view passes here, and appending
+ready-made pairs to that list costs far less than a Flask hook setting werkzeug ``Headers`` one
+by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
-
-from paceline.web.app import StartResponse, WSGIApp
 
 PUBLIC_PATHS = ("/v1/", "/openapi.json")
 ALLOWED_REQUEST_HEADERS = "If-None-Match, Cache-Control"
@@ -39,8 +38,7 @@ def add_vary_origin(headers: list[Header]) -> None:
 
 
 class Cors:
-    def __init__(self, app: WSGIApp, origins: Iterable[str]) -> None:
-        self.app = app
+    def __init__(self, origins: Iterable[str]) -> None:
         self.allowed = frozenset(origins)
         self.any_origin = "*" in self.allowed
 
@@ -55,16 +53,16 @@ class Cors:
         ]
         return headers + PREFLIGHT if preflight else headers
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def amend(self, environ: dict[str, Any]) -> Callable[[list[Header]], None] | None:
+        """What to add to the answer of this request: nothing off the public read paths."""
         if not environ.get("PATH_INFO", "").startswith(PUBLIC_PATHS):
-            return self.app(environ, start_response)
+            return None
         extra = self.cors_headers(
             environ.get("HTTP_ORIGIN"), environ.get("REQUEST_METHOD") == "OPTIONS"
         )
 
-        def start(status: str, headers: list[Header], exc_info: Any = None) -> Any:
+        def add(headers: list[Header]) -> None:
             add_vary_origin(headers)
             headers.extend(extra)
-            return start_response(status, headers, exc_info)
 
-        return self.app(environ, start)
+        return add

@@ -134,7 +134,7 @@ class RenderCache:
         body = answer.answer(entry.fetched_at, now, stale)
         headers = (kept.stale_headers if stale else kept.fresh_headers).copy()
         headers.append(("Content-Length", str(len(body))))
-        response = Response(headers=_Checked(headers))
+        response = PreparedResponse(headers=_Checked(headers))
         response.response = [body]
         return response
 
@@ -211,6 +211,16 @@ class _Checked(Headers):
 
     def __init__(self, checked: list[tuple[str, str]]) -> None:
         self._list = checked
+
+
+class PreparedResponse(Response):
+    """A 200 whose headers are complete when it is made (Content-Length included, no
+    Location): werkzeug's last step, which copies the header list to fix those two, would
+    find nothing to fix, so the list is handed to the server as it is (hooks and middleware
+    may still change it, as for any response)."""
+
+    def get_wsgi_headers(self, environ: Mapping[str, Any]) -> Headers:
+        return self.headers
 
 
 def not_modified(tag: str, form: HttpForm) -> Response:

@@ -1,8 +1,9 @@
 """``/metrics`` done right under gunicorn, on its own port, and request timing by route template.
 
 ``/metrics`` is answered only on ``PACELINE_METRICS_PORT`` (a second gunicorn bind, see
-:mod:`paceline.web.gunicorn`), which the chart's ServiceMonitor scrapes and the ingress never
-routes; on the service port it answers 404, with or without the path prefix.
+:mod:`paceline.web.gunicorn`; the port is told apart by :class:`paceline.web.edge.Edge`), which
+the chart's ServiceMonitor scrapes and the ingress never routes; on the service port it answers
+404, with or without the path prefix.
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (the gunicorn configs set it), each scrape aggregates every
 worker's files with ``MultiProcessCollector`` into a fresh registry; without it (tests, the
@@ -132,24 +133,23 @@ def metrics_response(extra: list[Collector]) -> Response:
 
 
 class RequestTimer:
-    """Times requests by route template (bounded labels: never the raw path).
-
-    Called from :meth:`paceline.web.app.ServiceApp.full_dispatch_request` rather than from a
-    ``before_request``/``after_request`` pair: two hooks and ``g`` on every request are
-    measurable on the cached read. The labelled children are kept in a dict: the label set is
-    bounded (routes x methods x statuses), and skipping ``labels()`` per request shows too.
-    """
+    """Times requests by route template (bounded labels: never the raw path), as
+    :class:`paceline.web.edge.Edge` reports them. The labelled children are kept in a dict:
+    the label set is bounded (routes x methods x statuses), and skipping ``labels()`` per
+    request shows on the cached read."""
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self._children: dict[tuple[str, str, int], Any] = {}
+        self._children: dict[tuple[str | None, str, int], Any] = {}
 
-    def observe(self, status: int, seconds: float) -> None:
-        rule = request.url_rule
-        key = (rule.rule if rule is not None else "unmatched", request.method, status)
+    def observe(self, rule: str | None, method: str, status: int, seconds: float) -> None:
+        """``rule``: the matched route's template (None: no route matched)."""
+        key = (rule, method, status)
         child = self._children.get(key)
         if child is None:
-            child = metrics.HTTP_DURATION.labels(self.service, key[0], key[1], str(status))
+            child = metrics.HTTP_DURATION.labels(
+                self.service, rule or "unmatched", method, str(status)
+            )
             self._children[key] = child
         child.observe(seconds)
 
@@ -157,23 +157,8 @@ class RequestTimer:
 HIDDEN = "paceline.metrics_hidden"
 
 
-def local_port(environ: dict[str, Any]) -> int | None:
-    """The port the connection came in on: the listening socket's own (under gunicorn), never
-    anything the client sent (a ``Host`` header can name any port)."""
-    sock = environ.get("gunicorn.socket")
-    if sock is not None:
-        try:
-            address = sock.getsockname()
-        except OSError:
-            return None
-        return address[1] if isinstance(address, tuple) else None
-    try:  # the Flask test client and werkzeug's server: the server's own address
-        return int(environ.get("SERVER_PORT", ""))
-    except ValueError:
-        return None
-
-
-def _not_found(start_response: Any) -> list[bytes]:
+def not_found(start_response: Any) -> list[bytes]:
+    """The 404 of a path the metrics port does not serve, as the app's own 404 reads."""
     body = json.dumps({"error": "not_found", "message": "no such resource"}).encode()
     start_response(
         "404 NOT FOUND",
@@ -182,35 +167,13 @@ def _not_found(start_response: Any) -> list[bytes]:
     return [body]
 
 
-class MetricsPort:
-    """WSGI middleware (outermost): ``/metrics`` on the metrics port, and only there.
-
-    The metrics port serves nothing else; on the service port ``/metrics`` (and
-    ``<prefix>/metrics``) is marked, and the app's first ``before_request`` answers it 404
-    before any authentication runs (so the 404 carries the app's usual headers).
-    """
-
-    def __init__(self, app: Any, port: int, collectors: list[Collector], prefix: str) -> None:
-        self.app = app
-        self.port = port
-        self.collectors = collectors
-        self.hidden = {"/metrics", prefix.rstrip("/") + "/metrics"}
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if local_port(environ) == self.port:
-            if path == "/metrics" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-                return metrics_response(self.collectors)(environ, start_response)
-            return _not_found(start_response)
-        if path in self.hidden:
-            environ[HIDDEN] = True
-        return self.app(environ, start_response)
-
-
 def init_metrics(app: Flask, service: str, store: TokenStore, providers: list[str]) -> None:
     """Metrics collectors and request timing; a service adds its own scrape-time collectors
-    (state it reads from Redis) to ``app.extensions["paceline.collectors"]``. The endpoint is
-    :class:`MetricsPort`, put around the app by :func:`paceline.web.app.create_base_app`."""
+    (state it reads from Redis) to ``app.extensions["paceline.collectors"]``. The endpoint and
+    the timing are :class:`paceline.web.edge.Edge`'s, put around the app by
+    :func:`paceline.web.app.create_base_app`; ``/metrics`` on the service port, which the edge
+    marks, is answered 404 here, first of all hooks (so before any authentication, and with
+    the app's usual headers)."""
     collectors: list[Collector] = [StoreCollector(store, providers)]
     app.extensions["paceline.collectors"] = collectors
     app.extensions["paceline.timer"] = RequestTimer(service)
