@@ -96,11 +96,12 @@ class RenderedCard:
 
 
 @functools.lru_cache(maxsize=256)
-def options_of(query_string: bytes) -> CardOptions | str:
-    """The options a query string asks for, or the error message; remembered, as the same few
-    query strings come again and again."""
+def options_of(query_string: str) -> CardOptions | str:
+    """The options a query string (as WSGI gives it) asks for, or the error message;
+    remembered, as the same few query strings come again and again."""
     try:
-        pairs = parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True)
+        raw = query_string.encode("latin-1").decode("utf-8", "replace")
+        pairs = parse_qsl(raw, keep_blank_values=True)
         first: dict[str, str] = {}
         for name, value in pairs:
             first.setdefault(name, value)
@@ -145,7 +146,7 @@ def _unavailable(response: Response, options: CardOptions) -> Response:
 
 
 def _options_or_400() -> CardOptions | Response:
-    options = options_of(request.query_string)
+    options = options_of(request.environ.get("QUERY_STRING", ""))
     if isinstance(options, str):
         error: Response = json_error(400, "bad_request", options)
         return error

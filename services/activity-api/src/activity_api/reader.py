@@ -46,6 +46,8 @@ from activity_api.summary_service import Served, Summaries
 log = logging.getLogger(__name__)
 
 STORE_RETRY_SECONDS = 5
+# How often the same summary's "seen connected" time is renewed (max_age_seconds is minutes).
+REMEMBER_EVERY_SECONDS = 1.0
 EXTENSION = "activity_api.reader"
 
 
@@ -70,6 +72,9 @@ class LastGood:
     def remember(self, account_id: str, entry: CachedSummary) -> None:
         """``entry`` was just served for ``account_id``, a connected account."""
         now = self._monotonic()
+        kept = self._entries.get(account_id)  # a peek; a stale one only means the lock below
+        if kept is not None and kept[0] is entry and now - kept[1] < REMEMBER_EVERY_SECONDS:
+            return  # remembered a moment ago: the hot path of every cached read takes no lock
         with self._lock:
             self._entries[account_id] = (entry, now)
             self._entries.move_to_end(account_id)
