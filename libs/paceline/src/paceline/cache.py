@@ -153,9 +153,10 @@ class SummaryCache:
         memo_key = (provider, account_id)
         now, changes = self._monotonic(), 0
         if self.memo_seconds > 0:
-            with self._memo_lock:
-                held = self._memo.get(memo_key)
-                changes = self._changes
+            # Two single reads, no lock: a lock every cached read of four threads takes
+            # becomes a convoy under the GIL (see paceline.metrics.Deferred).
+            changes = self._changes
+            held = self._memo.get(memo_key)
             if held is not None and now < held[0]:
                 return held[1]
         pipe = self.redis.pipeline(transaction=False)

@@ -88,9 +88,9 @@ class Accounts:
         configured = self.runtime.settings.primary_account
         if configured:
             return configured
-        with self._lock:
-            if self._remembered is not None and self._monotonic() < self._remembered[1]:
-                return self._remembered[0]
+        remembered = self._remembered  # one read of an immutable pair: no lock on the hot path
+        if remembered is not None and self._monotonic() < remembered[1]:
+            return remembered[0]
         return None
 
     def resolve_primary(self) -> str | None:

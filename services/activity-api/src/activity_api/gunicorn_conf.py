@@ -21,3 +21,4 @@ def worker_exit(server: Any, worker: Any) -> None:
     app = getattr(worker, "wsgi", None)
     if app is not None and hasattr(app, "extensions"):
         stop_background(app, timeout=2.0)
+    _shared.worker_exit(server, worker)

@@ -82,12 +82,12 @@ class Summaries:
             entry = None
         if entry is not None:
             if self.is_fresh(entry, now):
-                _CACHE_HIT.inc()
+                metrics.PER_REQUEST.add(_CACHE_HIT.inc)
                 return Served(entry, stale=False)
-            _CACHE_STALE.inc()
+            metrics.PER_REQUEST.add(_CACHE_STALE.inc)
             self.refresh_in_background(account_id)
             return Served(entry, stale=True)
-        _CACHE_MISS.inc()
+        metrics.PER_REQUEST.add(_CACHE_MISS.inc)
         return Served(self._build_or_wait(account_id), stale=False)
 
     def is_fresh(self, entry: CachedSummary, now: float) -> bool:

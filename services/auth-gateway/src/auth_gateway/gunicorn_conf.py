@@ -9,4 +9,5 @@ globals().update(_shared.config("auth-gateway"))
 
 on_starting = _shared.starting("auth_gateway.app")
 post_worker_init = _shared.post_worker_init
+worker_exit = _shared.worker_exit
 child_exit = _shared.child_exit

@@ -162,6 +162,13 @@ def post_worker_init(worker: Any) -> None:
     gc.freeze()
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the exiting worker: its last request updates into the metrics files."""
+    from paceline import metrics
+
+    metrics.PER_REQUEST.flush()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 

@@ -120,6 +120,7 @@ class StoreCollector(Collector):
 
 
 def metrics_response(extra: list[Collector]) -> Response:
+    metrics.PER_REQUEST.flush()  # this worker's pending request updates (see Deferred)
     shared = CollectorRegistry()
     for collector in extra:
         shared.register(collector)
@@ -151,7 +152,7 @@ class RequestTimer:
                 self.service, rule or "unmatched", method, str(status)
             )
             self._children[key] = child
-        child.observe(seconds)
+        metrics.PER_REQUEST.add(child.observe, seconds)
 
 
 HIDDEN = "paceline.metrics_hidden"
