@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
+import select
 import sys
 import threading
 from collections import OrderedDict
@@ -277,6 +279,55 @@ def _scrubbed(record: logging.LogRecord) -> bool:
     return scrubbed is not None and scrubbed is record.msg and not record.args
 
 
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that formats (and so redacts) outside its lock and writes each line
+    with one ``write`` to the stream's file descriptor.
+
+    ``logging.StreamHandler`` formats and writes while holding its lock, and the write is a
+    system call that lets other threads run: under a gunicorn worker's four threads, each
+    logging every request, the lock became a convoy (threads queueing on it, a context switch
+    each). A line up to ``PIPE_BUF`` bytes written in one call is never interleaved with
+    another (POSIX, for pipes; the kernel keeps one file's writes apart too), so such lines
+    need no lock; longer ones (tracebacks) and streams without a descriptor (a test's buffer)
+    are written under the lock as before.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        passed = bool(self.filter(record))
+        if passed:
+            try:
+                line = self.format(record) + self.terminator
+            except Exception:
+                self.handleError(record)
+            else:
+                self._write(line, record)
+        return passed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._write(self.format(record) + self.terminator, record)
+        except Exception:
+            self.handleError(record)
+
+    def _write(self, line: str, record: logging.LogRecord) -> None:
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # no descriptor: a buffer, a closed stream
+            fd = None
+        data = line.encode("utf-8", "replace")
+        try:
+            if fd is not None and len(data) <= select.PIPE_BUF:
+                self.stream.flush()  # nothing written through the stream may come after this
+                while data:
+                    data = data[os.write(fd, data) :]
+                return
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(line)
+                self.stream.flush()
+        except Exception:
+            self.handleError(record)
+
+
 def make_formatter(fmt: str = "json", service: str | None = None) -> logging.Formatter:
     if fmt == "text":
         return TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -285,7 +336,7 @@ def make_formatter(fmt: str = "json", service: str | None = None) -> logging.For
 
 def setup_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
     """Configure the root logger once per process: one stream handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LineHandler(sys.stderr)
     handler.setFormatter(make_formatter(fmt, service))
     handler.addFilter(RedactionFilter())
     root = logging.getLogger()

@@ -107,7 +107,7 @@ def logconfig(service: str, fmt: str) -> dict[str, Any]:
         "filters": {"redact": {"()": "paceline.log.RedactionFilter"}},
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "class": "paceline.log.LineHandler",
                 "formatter": "paceline",
                 "filters": ["redact"],
                 "stream": "ext://sys.stderr",
