@@ -95,3 +95,20 @@ def test_every_answer_is_timed_and_marked_nosniff_but_metrics_stay_on_their_port
     }
     assert elsewhere.headers["X-Content-Type-Options"] == "nosniff"
     assert len(timings.seen) == 1  # the metrics port is not the service's traffic
+
+
+def test_any_method_a_client_invents_is_one_series() -> None:
+    from paceline import metrics
+    from paceline.web.metrics import RequestTimer
+
+    timer = RequestTimer("edge-test")
+    for method in ("GET", "BREW", "PROPFIND", "X" * 20):
+        timer.observe(None, method, 405, 0.001)
+    metrics.PER_REQUEST.flush()
+    methods = {
+        sample.labels["method"]
+        for family in metrics.HTTP_DURATION.collect()
+        for sample in family.samples
+        if sample.labels.get("service") == "edge-test"
+    }
+    assert methods == {"GET", "other"}

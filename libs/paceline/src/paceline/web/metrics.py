@@ -133,6 +133,9 @@ def metrics_response(extra: list[Collector]) -> Response:
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestTimer:
     """Times requests by route template (bounded labels: never the raw path), as
     :class:`paceline.web.edge.Edge` reports them. The labelled children are kept in a dict:
@@ -144,12 +147,14 @@ class RequestTimer:
         self._children: dict[tuple[str | None, str, int], Any] = {}
 
     def observe(self, rule: str | None, method: str, status: int, seconds: float) -> None:
-        """``rule``: the matched route's template (None: no route matched)."""
-        key = (rule, method, status)
+        """``rule``: the matched route's template (None: no route matched). A method outside
+        HTTP's usual few counts as ``other``: a client may send any token there, and each would
+        be a series of its own."""
+        key = (rule, method if method in METHODS else "other", status)
         child = self._children.get(key)
         if child is None:
             child = metrics.HTTP_DURATION.labels(
-                self.service, rule or "unmatched", method, str(status)
+                self.service, rule or "unmatched", key[1], str(status)
             )
             self._children[key] = child
         metrics.PER_REQUEST.add(child.observe, seconds)
