@@ -295,19 +295,16 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def handle(self, record: logging.LogRecord) -> bool:
         passed = bool(self.filter(record))
         if passed:
-            try:
-                line = self.format(record) + self.terminator
-            except Exception:
-                self.handleError(record)
-            else:
-                self._write(line, record)
+            self.emit(record)  # not under the handler's lock, unlike logging.Handler.handle
         return passed
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._write(self.format(record) + self.terminator, record)
+            line = self.format(record) + self.terminator
         except Exception:
             self.handleError(record)
+            return
+        self._write(line, record)
 
     def _write(self, line: str, record: logging.LogRecord) -> None:
         try:
