@@ -112,3 +112,35 @@ def test_any_method_a_client_invents_is_one_series() -> None:
         if sample.labels.get("service") == "edge-test"
     }
     assert methods == {"GET", "other"}
+
+
+def hot_app(environ: dict[str, Any], start_response: Any) -> Any:
+    return Response(b"from memory", mimetype="text/plain")(environ, start_response)
+
+
+def test_a_hot_path_answers_before_the_app_and_is_timed_by_its_route() -> None:
+    timings = Timings()
+    asked: list[str] = []
+
+    def hot(environ: dict[str, Any]) -> Any:
+        asked.append(environ["PATH_INFO"])  # the path without the prefix, like the app's
+        return ("/cached/<id>", hot_app) if environ["PATH_INFO"] == "/cached/1" else None
+
+    edge = Edge(app, metrics_port=9100, collectors=[], prefix="/api", timer=timings, hot=hot)  # type: ignore[arg-type]
+    client = Client(edge)
+    answered = client.get("/api/cached/1")
+    assert answered.get_data() == b"from memory"
+    assert answered.headers["X-Content-Type-Options"] == "nosniff"
+    declined = client.get("/cached/2")
+    assert declined.get_data() == b"{}"  # the app's answer
+    assert asked == ["/cached/1", "/cached/2"]
+    assert timings.seen == [("/cached/<id>", "GET", 200), (None, "GET", 200)]
+
+
+def test_a_hot_path_that_fails_leaves_the_request_to_the_app() -> None:
+    def hot(environ: dict[str, Any]) -> Any:
+        raise ConnectionError("the store went away")
+
+    edge = Edge(app, metrics_port=9100, collectors=[], hot=hot)
+    answered = Client(edge).get("/anything")
+    assert answered.status_code == 200 and answered.get_data() == b"{}"

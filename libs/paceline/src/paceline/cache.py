@@ -151,14 +151,10 @@ class SummaryCache:
         """Whether the account's credential exists, and its cached summary: one pipelined
         round trip, the whole of Redis's part in a cached read (none when remembered)."""
         memo_key = (provider, account_id)
-        now, changes = self._monotonic(), 0
-        if self.memo_seconds > 0:
-            # Two single reads, no lock: a lock every cached read of four threads takes
-            # becomes a convoy under the GIL (see paceline.metrics.Deferred).
-            changes = self._changes
-            held = self._memo.get(memo_key)
-            if held is not None and now < held[0]:
-                return held[1]
+        now, changes = self._monotonic(), self._changes
+        held = self.remembered(provider, account_id, now)
+        if held is not None:
+            return held
         pipe = self.redis.pipeline(transaction=False)
         TokenStore.queue_exists(pipe, provider, account_id)
         pipe.hmget(summary_key(provider, account_id), _FIELDS)
@@ -176,6 +172,18 @@ class SummaryCache:
                 else:
                     self._memo.pop(memo_key, None)
         return found
+
+    def remembered(self, provider: str, account_id: str, now: float | None = None) -> Lookup | None:
+        """The account's lookup as this process remembers it (a connected account with a
+        summary, read less than ``memo_seconds`` ago), or None: no round trip, no lock (a
+        single read; a lock every cached read of four threads takes becomes a convoy under the
+        GIL, see :class:`paceline.metrics.Deferred`)."""
+        if self.memo_seconds <= 0:
+            return None
+        held = self._memo.get((provider, account_id))
+        if held is None or (self._monotonic() if now is None else now) >= held[0]:
+            return None
+        return held[1]
 
     def _seen_erasures(self, count: int) -> None:
         """An account was erased somewhere since the last lookup: forget every memo."""

@@ -17,13 +17,14 @@ from flask import Flask
 from paceline.cache import SummaryCache
 from paceline.runtime import Runtime, service_runtime
 from paceline.settings import Settings
-from paceline.web.app import create_base_app
+from paceline.web.app import create_base_app, edge_of
 
 from activity_api import activities, card, openapi, summary_routes, webhooks, widget
 from activity_api.accounts import CredentialsNotRestored
 from activity_api.callback import callback_token
 from activity_api.consumer import WebhookConsumer
 from activity_api.cors import Cors
+from activity_api.hot_reads import HotReads
 from activity_api.queue_metrics import WebhookQueueCollector
 from activity_api.reader import EXTENSION as READER
 from activity_api.reader import SummaryReader
@@ -57,7 +58,9 @@ def create_app(
     summaries = Summaries(runtime, cache)
     consumer = WebhookConsumer(runtime, summaries, cache)
     app.extensions[EXTENSION] = summaries
-    app.extensions[READER] = SummaryReader(runtime, summaries)
+    reader = SummaryReader(runtime, summaries)
+    app.extensions[READER] = reader
+    edge_of(app).hot = HotReads(reader)  # a page view served a moment ago skips Flask
     app.extensions[CONSUMER] = consumer
     app.extensions["paceline.collectors"].append(WebhookQueueCollector(runtime.redis))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,9 +41,11 @@ from activity_api.card_svg import (
     unavailable_card,
 )
 from activity_api.reader import SummaryReader, reader_of
-from activity_api.rendering import SVG, SVG_HEADERS, View
+from activity_api.rendering import SVG, SVG_HEADERS, RenderCache, Renderer, View
 
 bp = Blueprint("card", __name__)
+PRIMARY = "/v1/strava/card.svg"
+ATHLETE = "/v1/strava/athletes/<athlete_id>/card.svg"
 
 LOCALE = re.compile(r"[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8}){0,3}")  # used with fullmatch
 
@@ -123,12 +125,18 @@ def render_card_answer(
     )
 
 
-def _answer(reader: SummaryReader, account: str, found: Any, options: CardOptions) -> Response:
+def card_view(
+    reader: SummaryReader, account: str, options: CardOptions
+) -> tuple[Hashable, View, Renderer, RenderCache]:
+    """What :meth:`SummaryReader.answer` needs to answer with the account's card."""
     # Built per request, used only when the render cache misses: cheaper than remembering them.
     view = partial(summary_response, recent_count=reader.runtime.settings.summary_activities_max)
     renderer = partial(render_card_answer, options, account)
-    key = ("card", account, options)
-    response = reader.answer(account, found, key, view, renderer, reader.cards)
+    return ("card", account, options), view, renderer, reader.cards
+
+
+def _answer(reader: SummaryReader, account: str, found: Any, options: CardOptions) -> Response:
+    response = reader.answer(account, found, *card_view(reader, account, options))
     if response.status_code == 503 and response.mimetype == "application/json":
         return _unavailable(response, options)
     return response
@@ -153,7 +161,7 @@ def _options_or_400() -> CardOptions | Response:
     return options
 
 
-@bp.get("/v1/strava/card.svg")
+@bp.get(PRIMARY)
 def primary_card() -> Any:
     """The primary account's card."""
     options = _options_or_400()
@@ -167,7 +175,7 @@ def primary_card() -> Any:
     return _answer(reader, account, found, options)
 
 
-@bp.get("/v1/strava/athletes/<athlete_id>/card.svg")
+@bp.get(ATHLETE)
 def athlete_card(athlete_id: str) -> Any:
     options = _options_or_400()
     if isinstance(options, Response):

@@ -20,13 +20,14 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import redis
-from flask import Response, current_app
+from flask import Response, current_app, request
 from paceline.cache import CachedSummary, Lookup
 from paceline.runtime import Runtime
+from paceline.strava_api import PROVIDER
 
 from activity_api.accounts import ATHLETE_ID, Accounts
 from activity_api.rendering import (
@@ -192,9 +193,47 @@ class SummaryReader:
         served = self.read_or_unavailable(account_id, found)
         if isinstance(served, Response):
             return served
+        return self._respond(request.environ, served, key, view, renderer, cache)
+
+    def answer_at_hand(
+        self,
+        environ: Mapping[str, Any],
+        account_id: str,
+        key: Hashable,
+        view: View,
+        renderer: Renderer = render,
+        cache: RenderCache | None = None,
+    ) -> Response | None:
+        """:meth:`answer` from this worker's memory alone, or None: the answer when the
+        account's lookup is remembered (:meth:`~paceline.cache.SummaryCache.remembered`) and its
+        summary is fresh, so nothing is read from Redis, built or scheduled; None in every
+        other case, for the route to do in full (:mod:`activity_api.hot_reads`). Needs no
+        Flask context: ``environ`` is the request's."""
+        if not ATHLETE_ID.match(account_id):
+            return None
+        cache_of = self.summaries.cache
+        found = cache_of.remembered(PROVIDER, account_id)
+        if found is None:
+            return None
+        self.last_good.keep_generation(cache_of.erasures)
+        served = self.summaries.fresh(found.entry)
+        if served is None:
+            return None
+        self.last_good.remember(account_id, served.entry)
+        return self._respond(environ, served, key, view, renderer, cache)
+
+    def _respond(
+        self,
+        environ: Mapping[str, Any],
+        served: Served,
+        key: Hashable,
+        view: View,
+        renderer: Renderer,
+        cache: RenderCache | None,
+    ) -> Response:
         answers = cache or self.rendered
         now = self.runtime.clock.now()
-        return answers.respond(key, served.entry, view, renderer, now, served.stale)
+        return answers.respond(key, served.entry, view, renderer, now, served.stale, environ)
 
 
 def reader_of(app: Any = None) -> SummaryReader:

@@ -25,11 +25,12 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from paceline.cache import CachedSummary
 from paceline.settings import Settings
 from paceline.summary import age_seconds, meta
 from werkzeug.datastructures import Headers
+from werkzeug.http import parse_etags
 
 View = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
@@ -123,14 +124,16 @@ class RenderCache:
         renderer: Renderer,
         now: float,
         stale: bool,
+        environ: Mapping[str, Any],
     ) -> Response:
-        """The 200 (or 304) of :meth:`view` served at ``now``."""
+        """The 200 (or 304) of :meth:`view` served at ``now`` for the request of ``environ``
+        (its ``If-None-Match``; no Flask context is needed)."""
         kept = self._kept(key, entry, view, renderer)
         answer = kept.answer
-        environ = request.environ
-        if "HTTP_IF_NONE_MATCH" in environ:
+        asked = environ.get("HTTP_IF_NONE_MATCH")
+        if asked is not None:
             tag = answer.etag(stale)
-            if request.if_none_match.contains_weak(tag):
+            if parse_etags(asked).contains_weak(tag):
                 return not_modified(tag, self.form)
         body = answer.answer(entry.fetched_at, now, stale)
         headers = (kept.stale_headers if stale else kept.fresh_headers).copy()

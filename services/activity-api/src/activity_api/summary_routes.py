@@ -7,21 +7,23 @@ change of the summary (:mod:`activity_api.rendering`).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from functools import partial
 from typing import Any
 
 from flask import Blueprint
-from paceline.runtime import Runtime
 from paceline.summary import summary_response
 from paceline.web.app import json_error
 
-from activity_api.reader import reader_of
+from activity_api.reader import SummaryReader, reader_of
 from activity_api.rendering import View
 
 bp = Blueprint("summary", __name__)
+PRIMARY = "/v1/strava/summary"
+ATHLETE = "/v1/strava/athletes/<athlete_id>/summary"
 
 
-@bp.get("/v1/strava/summary")
+@bp.get(PRIMARY)
 def primary_summary() -> Any:
     """The primary account's summary: for single-owner sites."""
     reader = reader_of()
@@ -29,17 +31,19 @@ def primary_summary() -> Any:
     if primary is None:
         return json_error(404, "no_account", "no Strava account is connected yet")
     account, found = primary
-    return reader.answer(account, found, ("summary", account), _view(reader.runtime))
+    return reader.answer(account, found, *summary_view(reader, account))
 
 
-@bp.get("/v1/strava/athletes/<athlete_id>/summary")
+@bp.get(ATHLETE)
 def athlete_summary(athlete_id: str) -> Any:
     reader = reader_of()
     found = reader.connected_lookup(athlete_id)
     if found is None:
         return json_error(404, "not_found", "no connected athlete with this id")
-    return reader.answer(athlete_id, found, ("summary", athlete_id), _view(reader.runtime))
+    return reader.answer(athlete_id, found, *summary_view(reader, athlete_id))
 
 
-def _view(runtime: Runtime) -> View:
-    return partial(summary_response, recent_count=runtime.settings.summary_recent_count)
+def summary_view(reader: SummaryReader, account: str) -> tuple[Hashable, View]:
+    """What :meth:`SummaryReader.answer` needs to answer with the account's summary."""
+    view = partial(summary_response, recent_count=reader.runtime.settings.summary_recent_count)
+    return ("summary", account), view

@@ -74,21 +74,33 @@ class Summaries:
 
     def read(self, account_id: str, found: Lookup | None = None) -> Served:
         """Serve ``account_id``'s summary; ``found`` is its :meth:`lookup`, if already made."""
-        now = self.runtime.clock.now()
         entry = found.entry if found is not None else self.cache.get(PROVIDER, account_id)
-        if entry is not None and now - entry.fetched_at > self.settings.summary_keep_seconds:
-            # Past the retention limit (an account that cannot be refreshed, e.g. needs_reauth,
-            # keeps its last summary no longer than this): never served, whatever Redis kept.
-            entry = None
-        if entry is not None:
-            if self.is_fresh(entry, now):
-                metrics.PER_REQUEST.add(_CACHE_HIT.inc)
-                return Served(entry, stale=False)
+        served = self.fresh(entry)
+        if served is not None:
+            return served
+        if entry is not None and self.retained(entry, self.runtime.clock.now()):
             metrics.PER_REQUEST.add(_CACHE_STALE.inc)
             self.refresh_in_background(account_id)
             return Served(entry, stale=True)
         metrics.PER_REQUEST.add(_CACHE_MISS.inc)
         return Served(self._build_or_wait(account_id), stale=False)
+
+    def fresh(self, entry: CachedSummary | None) -> Served | None:
+        """``entry`` served as a cache hit if it is fresh, else None (missing, stale or past
+        retention: :meth:`read` decides what then); nothing is built or scheduled here."""
+        if entry is None:
+            return None
+        now = self.runtime.clock.now()
+        if not (self.retained(entry, now) and self.is_fresh(entry, now)):
+            return None
+        metrics.PER_REQUEST.add(_CACHE_HIT.inc)
+        return Served(entry, stale=False)
+
+    def retained(self, entry: CachedSummary, now: float) -> bool:
+        """Within ``summary_keep_seconds``: past the retention limit (an account that cannot be
+        refreshed, e.g. needs_reauth, keeps its last summary no longer than this) a summary is
+        never served, whatever Redis kept."""
+        return now - entry.fetched_at <= self.settings.summary_keep_seconds
 
     def is_fresh(self, entry: CachedSummary, now: float) -> bool:
         """Fresh for ``summary_fresh_seconds``; with a webhook subscription (events report

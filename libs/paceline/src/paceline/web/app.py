@@ -68,7 +68,8 @@ def create_base_app(
     import_name: str, service: str, runtime: Runtime, amend: Amend | None = None
 ) -> Flask:
     """The skeleton, inside its :class:`~paceline.web.edge.Edge`; ``amend`` adds a service's
-    own response headers by path (it sees paths without the prefix)."""
+    own response headers by path (it sees paths without the prefix). A service with a hot
+    path sets the edge's ``hot`` once its parts exist (:func:`edge_of`)."""
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["JSON_SORT_KEYS"] = False
@@ -85,3 +86,10 @@ def create_base_app(
         amend=amend,
     )
     return app
+
+
+def edge_of(app: Flask) -> Edge:
+    edge = app.wsgi_app
+    if not isinstance(edge, Edge):
+        raise TypeError("the app was not made by create_base_app")
+    return edge

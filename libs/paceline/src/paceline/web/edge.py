@@ -14,7 +14,10 @@ What every request meets before Flask, and every response's headers after it:
 - ``X-Content-Type-Options: nosniff`` on every response (the edge's own 404s and metrics too):
   a browser never reads JSON or text as script or HTML;
 - **a service's own headers by path** (``amend``: activity-api's CORS), added to the list the
-  server is handed.
+  server is handed;
+- **a hot path** (``hot``: activity-api's cached reads, :mod:`activity_api.hot_reads`): a
+  service may answer its commonest request before Flask, from memory; what it declines (None)
+  and any error it meets go to the app, which answers as always.
 
 This was four middlewares and an override of Flask's dispatch, each with its own call (and
 two with their own ``start_response``) per request; on a cached read, the hot path of every
@@ -39,6 +42,9 @@ Header = tuple[str, str]
 # Given a request's environ (its path without the prefix), what to do to its response's
 # header list, or None to leave it alone.
 Amend = Callable[[dict[str, Any]], Callable[[list[Header]], None] | None]
+# Given a request's environ (its path without the prefix): the route template it answers as
+# and a WSGI app giving the answer, or None for the app to answer.
+Hot = Callable[[dict[str, Any]], tuple[str, WSGIApp] | None]
 
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
@@ -88,6 +94,7 @@ class Edge:
         prefix: str = "",
         timer: RequestTimer | None = None,
         amend: Amend | None = None,
+        hot: Hot | None = None,
     ) -> None:
         self.app = app
         self.metrics_port = metrics_port
@@ -96,6 +103,7 @@ class Edge:
         self.hidden = {"/metrics", self.prefix + "/metrics"}
         self.timer = timer
         self.amend = amend
+        self.hot = hot
         self.local_port = LocalPorts()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -122,17 +130,31 @@ class Edge:
             return start_response(status, headers, exc_info)
 
         started = time.perf_counter()
-        body = self.app(environ, start)
+        hot = self._hot(environ) if self.hot is not None else None
+        if hot is not None:
+            route, body = hot[0], hot[1](environ, start)
+        else:
+            route, body = None, self.app(environ, start)
         if self.timer is not None and answered is not None:
             status, asked = answered
-            rule = getattr(asked, "url_rule", None)
+            if route is None:
+                rule = getattr(asked, "url_rule", None)
+                route = rule.rule if rule is not None else None
             self.timer.observe(
-                rule.rule if rule is not None else None,
+                route,
                 environ.get("REQUEST_METHOD", ""),
                 int(status[:3]),
                 time.perf_counter() - started,
             )
         return body
+
+    def _hot(self, environ: dict[str, Any]) -> tuple[str, WSGIApp] | None:
+        try:
+            return self.hot(environ) if self.hot is not None else None
+        except Exception:
+            # The app answers instead: its error handlers and logs deal with what went wrong
+            # (a hot path only reads memory, so nothing is half done).
+            return None
 
     def _metrics_port(
         self, path: str, environ: dict[str, Any], start_response: StartResponse
