@@ -240,12 +240,15 @@ def connect_athletes(
     runtime: Any, sandbox: SandboxClient, athlete_ids: list[int], threads: int = 4
 ) -> list[str]:
     """Issue each athlete a token pair at the sandbox and store it (``store_tokens``, the path
-    the gateway's callback takes)."""
+    the gateway's callback takes), granted the scopes the gateway asks for by default
+    (``activity:read_all``: privacy changes then arrive as events, so a summary may stay fresh
+    as long as webhooks allow rather than ``summary_privacy_fresh_seconds``)."""
+    scope = runtime.settings.strava_scopes
 
     def one(session: requests.Session, athlete_id: int) -> str:
         response = session.post(
             f"{sandbox.url}/_sandbox/tokens",
-            json={"athlete_id": athlete_id, "scope": "read,activity:read"},
+            json={"athlete_id": athlete_id, "scope": scope},
             timeout=30,
         )
         response.raise_for_status()
