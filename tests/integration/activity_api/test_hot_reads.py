@@ -150,3 +150,33 @@ def test_hot_reads_are_timed_and_counted_like_the_routes(hot: Hot) -> None:
         assert hot.get(card).status_code == 200
     assert len(hot.routed) == routed
     assert scrape() == (timed + 3, hits + 3)
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("/v1/strava/athletes/{account}/card.svg?theme=dark&theme=neon", {}),
+        ("/v1/strava/athletes/{account}/card.svg?locale=" + "x" * 5000, {}),
+        ("/v1/strava/athletes/{account}/card.svg?sport=%ff%fe&units=metric", {}),
+        ("/v1/strava/athletes/0{account}/summary", {}),
+        ("/v1/strava/athletes/{account}%00/summary", {}),
+        ("/v1/strava/athletes/{account}/../summary", {}),
+        ("/v1/strava/athletes//summary", {}),
+        ("/v1/strava/athletes/{account}/summary?callback=alert(1)", {"Origin": "null"}),
+        ("/api/api/v1/strava/summary", {}),
+        ("/v1/strava/card.svg", {"If-None-Match": "*"}),
+        ("/v1/strava/card.svg", {"If-None-Match": 'W/"' + "a" * 6000 + '", garbage,,"'}),
+        ("/v1/strava/summary", {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}),
+    ],
+)
+def test_hostile_requests_get_the_routes_answer(
+    hot: Hot, url: str, headers: dict[str, str]
+) -> None:
+    """Whatever the internet sends, the edge answers as the route would (or leaves it to it)."""
+    url = url.format(account=hot.account)
+    hot.warm(f"/v1/strava/athletes/{hot.account}/card.svg")
+    hot.warm("/v1/strava/summary")
+    hot.get(url, **headers)  # whatever the route renders or remembers for it, both see it
+    ours = hot.get(url, **headers)
+    edge_of(hot.h.app).hot = None
+    same_answer(ours, hot.get(url, **headers))
