@@ -141,6 +141,18 @@ def test_a_hot_path_that_fails_leaves_the_request_to_the_app() -> None:
     def hot(environ: dict[str, Any]) -> Any:
         raise ConnectionError("the store went away")
 
-    edge = Edge(app, metrics_port=9100, collectors=[], hot=hot)
+    from paceline import metrics
+
+    def failures() -> float:
+        return sum(
+            sample.value
+            for family in metrics.HOT_PATH_ERRORS.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total") and sample.labels == {"service": "edge-hot-test"}
+        )
+
+    edge = Edge(app, metrics_port=9100, collectors=[], hot=hot, service="edge-hot-test")
+    before = failures()
     answered = Client(edge).get("/anything")
     assert answered.status_code == 200 and answered.get_data() == b"{}"
+    assert failures() == before + 1  # counted: a failing hot path shows as more than lost speed

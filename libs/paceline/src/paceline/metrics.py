@@ -102,6 +102,12 @@ CACHE_REQUESTS = Counter(
     "Summary cache lookups by result (hit|stale|miss).",
     ["result"],
 )
+HOT_PATH_ERRORS = Counter(
+    "paceline_hot_path_errors_total",
+    "Requests a service's hot path failed on and left to the app (paceline.web.edge); the app "
+    "answered them, so only speed was lost.",
+    ["service"],
+)
 HTTP_DURATION = Histogram(
     "paceline_http_request_duration_seconds",
     "Latency of requests served, by route template.",

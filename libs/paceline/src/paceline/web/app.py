@@ -84,6 +84,7 @@ def create_base_app(
         prefix=runtime.settings.path_prefix,
         timer=app.extensions["paceline.timer"],
         amend=amend,
+        service=service,
     )
     return app
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from prometheus_client.registry import Collector
 
+from paceline import metrics
 from paceline.web.metrics import HIDDEN, RequestTimer, metrics_response, not_found
 
 StartResponse = Callable[..., Any]
@@ -95,6 +96,7 @@ class Edge:
         timer: RequestTimer | None = None,
         amend: Amend | None = None,
         hot: Hot | None = None,
+        service: str = "",
     ) -> None:
         self.app = app
         self.metrics_port = metrics_port
@@ -104,6 +106,7 @@ class Edge:
         self.timer = timer
         self.amend = amend
         self.hot = hot
+        self.service = service
         self.local_port = LocalPorts()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -153,7 +156,9 @@ class Edge:
             return self.hot(environ) if self.hot is not None else None
         except Exception:
             # The app answers instead: its error handlers and logs deal with what went wrong
-            # (a hot path only reads memory, so nothing is half done).
+            # (a hot path only reads memory, so nothing is half done). Counted, so a failure of
+            # the hot path alone shows as more than lost speed.
+            metrics.HOT_PATH_ERRORS.labels(self.service).inc()
             return None
 
     def _metrics_port(
