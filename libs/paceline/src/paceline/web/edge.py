@@ -133,9 +133,10 @@ class Edge:
             return start_response(status, headers, exc_info)
 
         started = time.perf_counter()
-        hot = self._hot(environ) if self.hot is not None else None
+        hot = self._hot(self.hot, environ) if self.hot is not None else None
         if hot is not None:
-            route, body = hot[0], hot[1](environ, start)
+            route, answer = hot
+            body = answer(environ, start)
         else:
             route, body = None, self.app(environ, start)
         if self.timer is not None and answered is not None:
@@ -151,9 +152,9 @@ class Edge:
             )
         return body
 
-    def _hot(self, environ: dict[str, Any]) -> tuple[str, WSGIApp] | None:
+    def _hot(self, hot: Hot, environ: dict[str, Any]) -> tuple[str, WSGIApp] | None:
         try:
-            return self.hot(environ) if self.hot is not None else None
+            return hot(environ)
         except Exception:
             # The app answers instead: its error handlers and logs deal with what went wrong
             # (a hot path only reads memory, so nothing is half done). Counted, so a failure of
